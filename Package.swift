@@ -1,0 +1,127 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings array for every target: Swift 6 language mode (strict concurrency) is the
+/// tools-version default; warnings are kept at zero by CI.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ticketd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ticketd", targets: ["ticketd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+    ],
+    targets: [
+        // Plain domain types: statuses, the lifecycle, ticket numbers and ids, retry policy.
+        .target(name: "TicketCore", swiftSettings: swiftSettings),
+        // SQLite store (GRDB), the group-commit writer, named SQL and the migrator.
+        // `migrations` is a symlink to the repository's top-level migrations/ directory,
+        // embedded into the binary at build time.
+        .target(
+            name: "TicketStore",
+            dependencies: [
+                "TicketCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // Cooks, lease renewal, rescuer, expirer and pruner.
+        .target(
+            name: "TicketKitchen",
+            dependencies: [
+                "TicketCore", "TicketStore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Routes, DTOs, problem+json, long poll and SSE.
+        .target(
+            name: "TicketHTTP",
+            dependencies: [
+                "TicketCore", "TicketStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Configuration, sd_notify, the ServiceGroup.
+        .target(
+            name: "TicketDaemon",
+            dependencies: [
+                "TicketCore", "TicketStore", "TicketKitchen", "TicketHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ticketd",
+            dependencies: [
+                "TicketDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Store benchmark, run in release: `swift run -c release ticketd-bench`.
+        .executableTarget(
+            name: "ticketd-bench",
+            dependencies: ["TicketCore", "TicketStore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TicketStoreTests",
+            dependencies: ["TicketCore", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TicketKitchenTests",
+            dependencies: ["TicketCore", "TicketStore", "TicketKitchen"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TicketHTTPTests",
+            dependencies: [
+                "TicketCore", "TicketStore", "TicketHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TicketDaemonTests",
+            dependencies: ["TicketDaemon", "TicketCore"],
+            swiftSettings: swiftSettings
+        ),
+        // Starts the real `ticketd` binary on a free loopback port in a temp directory.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ticketd"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,109 @@
+import GRDB
+import TicketCore
+
+/// A claimed order and the lease that every later step of the attempt must name.
+public struct Claim: Sendable, Hashable {
+    public var order: Order
+    public var lease: String
+    public var leaseExpiresAt: Timestamp
+}
+
+/// Claims and the steps of a cooking attempt; in-process cooks and the kitchen API share them.
+extension OrderStore {
+    /// Claims the next claimable order (rush first, then oldest) for `cook`, counting one attempt.
+    /// Returns nil when nothing is claimable now.
+    public func claimNext(cook: String, leaseSeconds: Double) async throws -> Claim? {
+        let now = self.now()
+        let lease = TicketID.generate()
+        let expires = now.adding(seconds: leaseSeconds)
+        return try await writer.write { db, effects in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.claimNext),
+                                             arguments: [lease, cook, expires.rfc3339, now.rfc3339]) else {
+                return nil
+            }
+            let order = try OrderRow.order(row)
+            try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
+                order.id, "queued", "cooking", now.rfc3339, "claimed by \(cook) (attempt \(order.attempts) of \(order.maxAttempts))",
+            ])
+            effects.changes.append(order)
+            return Claim(order: order, lease: lease, leaseExpiresAt: expires)
+        }
+    }
+
+    /// Extends the lease to `leaseSeconds` from now. Throws `leaseLost` if it no longer holds.
+    public func renewLease(orderID: Int64, lease: String, leaseSeconds: Double) async throws -> Timestamp {
+        let expires = now().adding(seconds: leaseSeconds)
+        return try await writer.write { db, _ in
+            guard try Row.fetchOne(db.cachedStatement(sql: SQL.renewLease),
+                                   arguments: [orderID, lease, expires.rfc3339]) != nil else {
+                throw try Self.leaseError(db, orderID: orderID)
+            }
+            return expires
+        }
+    }
+
+    /// Marks the order ready. Throws `leaseLost` if the lease no longer holds (a late `ready`
+    /// from a lost lease never overwrites a newer attempt).
+    public func markReady(orderID: Int64, lease: String) async throws -> Order {
+        let now = self.now()
+        return try await writer.write { db, effects in
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            let cook = order.leaseOwner ?? "a cook"
+            return try self.transition(db, order, .done, leaseToken: lease, now: now,
+                                       detail: "cooked by \(cook)", effects: &effects)
+        }
+    }
+
+    /// Reports a failed attempt. With `retry` and attempts left the order goes back to the queue
+    /// after backoff; otherwise it is `failed` with `error` kept as its last error.
+    public func failAttempt(orderID: Int64, lease: String, error: String, retry: Bool) async throws -> Order {
+        let now = self.now()
+        let policy = settings.retry
+        return try await writer.write { db, effects in
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            return try self.endAttempt(db, order, leaseToken: lease, error: error, retry: retry, policy: policy,
+                                       now: now, effects: &effects)
+        }
+    }
+
+    /// Gives the order back to the queue at once without judging the attempt (graceful shutdown).
+    /// The attempt stays counted.
+    public func handBack(orderID: Int64, lease: String, reason: String) async throws -> Order {
+        let now = self.now()
+        return try await writer.write { db, effects in
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            return try self.transition(db, order, .attemptFailed(attemptsLeft: true), leaseToken: lease, now: now,
+                                       detail: reason, extras: TransitionExtras(availableAt: now), effects: &effects)
+        }
+    }
+
+    /// The end of an attempt that did not make the order ready.
+    func endAttempt(_ db: Database, _ order: Order, leaseToken: String?, error: String, retry: Bool,
+                    policy: RetryPolicy, now: Timestamp, effects: inout WriteEffects) throws -> Order {
+        let left = retry && order.attempts < order.maxAttempts
+        let error = String(error.prefix(2000))
+        if left {
+            let delay = policy.backoff(after: order.attempts)
+            return try transition(db, order, .attemptFailed(attemptsLeft: true), leaseToken: leaseToken, now: now,
+                                  detail: "attempt \(order.attempts) failed, retry in \(Int((delay * 1000).rounded())) ms: \(error)",
+                                  extras: TransitionExtras(lastError: error, availableAt: now.adding(seconds: delay)),
+                                  effects: &effects)
+        }
+        return try transition(db, order, .attemptFailed(attemptsLeft: false), leaseToken: leaseToken, now: now,
+                              detail: "attempt \(order.attempts) failed, no retry: \(error)",
+                              extras: TransitionExtras(lastError: error), effects: &effects)
+    }
+
+    /// The order if `lease` still holds it; else `notFound` or `leaseLost`.
+    static func orderHeld(_ db: Database, orderID: Int64, lease: String) throws -> Order {
+        let holder = try String.fetchOne(db.cachedStatement(sql: SQL.leaseHolder), arguments: [orderID])
+        guard holder == lease, let order = try fetchOrder(db, id: orderID) else {
+            throw try leaseError(db, orderID: orderID)
+        }
+        return order
+    }
+
+    static func leaseError(_ db: Database, orderID: Int64) throws -> StoreError {
+        try fetchOrder(db, id: orderID) == nil ? .notFound : .leaseLost
+    }
+}

@@ -1,0 +1,69 @@
+import GRDB
+import TicketCore
+
+/// The sweeps: rescuer, expirer, hand-back at start, pruner. Each works in small batches so
+/// that it never holds the writer long.
+extension OrderStore {
+    /// Requeues (or fails, with no attempts left) cooking orders whose lease has run out.
+    /// Returns the orders changed.
+    public func requeueExpiredLeases(limit: Int = 100) async throws -> [Order] {
+        let now = self.now()
+        let policy = settings.retry
+        return try await writer.write { db, effects in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.expiredLeases), arguments: [now.rfc3339, limit])
+            return try rows.map(OrderRow.order).map { order in
+                let holder = order.leaseOwner ?? "a cook"
+                return try self.endAttempt(db, order, leaseToken: nil, error: "lease held by \(holder) expired",
+                                           retry: true, policy: policy, now: now, effects: &effects)
+            }
+        }
+    }
+
+    /// At start: orders left cooking by an earlier run go back to the queue at once (or to
+    /// `failed` when that was their last attempt). Returns the orders changed.
+    public func handBackAbandoned(limit: Int = 500) async throws -> [Order] {
+        let now = self.now()
+        var changed: [Order] = []
+        while true {
+            let batch = try await writer.write { db, effects in
+                let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.allCooking), arguments: [limit])
+                return try rows.map(OrderRow.order).map { order in
+                    let holder = order.leaseOwner ?? "a cook"
+                    let error = "ticketd restarted while \(holder) was cooking"
+                    if order.attempts < order.maxAttempts {
+                        return try self.transition(db, order, .handBack, now: now, detail: error,
+                                                   extras: TransitionExtras(lastError: error, availableAt: now),
+                                                   effects: &effects)
+                    }
+                    return try self.transition(db, order, .attemptFailed(attemptsLeft: false), now: now,
+                                               detail: error + ", no attempts left",
+                                               extras: TransitionExtras(lastError: error), effects: &effects)
+                }
+            }
+            changed += batch
+            if batch.count < limit { return changed }
+        }
+    }
+
+    /// Ready orders not collected within `pickupTimeout` seconds become `expired`.
+    public func expireUncollected(pickupTimeout: Double, limit: Int = 100) async throws -> [Order] {
+        let now = self.now()
+        let cutoff = now.adding(seconds: -pickupTimeout)
+        return try await writer.write { db, effects in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.uncollected), arguments: [cutoff.rfc3339, limit])
+            return try rows.map(OrderRow.order).map { order in
+                try self.transition(db, order, .expire, now: now, detail: "not collected within \(pickupTimeout) s",
+                                    effects: &effects)
+            }
+        }
+    }
+
+    /// Deletes up to `limit` orders that reached a final state before `cutoff`, with their
+    /// events and idempotency keys. Returns how many were deleted.
+    public func pruneFinished(before cutoff: Timestamp, limit: Int = 500) async throws -> Int {
+        try await writer.write { db, _ in
+            try db.cachedStatement(sql: SQL.pruneFinished).execute(arguments: [cutoff.rfc3339, limit])
+            return db.changesCount
+        }
+    }
+}

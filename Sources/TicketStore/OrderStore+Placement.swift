@@ -1,0 +1,88 @@
+import GRDB
+import TicketCore
+
+/// What a placement produced.
+public struct Placement: Sendable {
+    public var order: Order
+    /// True when an Idempotency-Key matched an earlier placement: nothing was created.
+    public var replayed: Bool
+    /// The status code of the original answer (for replays).
+    public var statusCode: Int
+}
+
+/// An Idempotency-Key with the hash of the request it came with.
+public struct IdempotencyKey: Sendable, Hashable {
+    public var key: String
+    public var requestHash: String
+    public init(key: String, requestHash: String) {
+        self.key = key
+        self.requestHash = requestHash
+    }
+}
+
+extension OrderStore {
+    /// Places an order: allocates its ticket number and id, writes the order, its first event
+    /// and the idempotency key in one savepoint of the next batch. Returns once committed.
+    ///
+    /// Throws `queueFull`, `numbersExhausted`, `idempotencyKeyReused`, or `unavailable`.
+    public func place(_ new: NewOrder, idempotency: IdempotencyKey? = nil, statusCode: Int = 202) async throws -> Placement {
+        let settings = self.settings
+        let now = self.now()
+        let ticket = TicketID.generate()
+        return try await writer.write { db, effects in
+            try self.place(db, new, ticket: ticket, idempotency: idempotency, statusCode: statusCode,
+                           settings: settings, now: now, effects: &effects)
+        }
+    }
+
+    func place(_ db: Database, _ new: NewOrder, ticket: String, idempotency: IdempotencyKey?, statusCode: Int,
+               settings: StoreSettings, now: Timestamp, effects: inout WriteEffects) throws -> Placement {
+        if let idempotency,
+           let row = try Row.fetchOne(db.cachedStatement(sql: SQL.findIdempotencyKey), arguments: [idempotency.key]) {
+            let hash: String = row[0]
+            let orderID: Int64 = row[1]
+            let code: Int = row[2]
+            guard hash == idempotency.requestHash else { throw StoreError.idempotencyKeyReused }
+            guard let order = try Self.fetchOrder(db, id: orderID) else { throw StoreError.notFound }
+            return Placement(order: order, replayed: true, statusCode: code)
+        }
+
+        let queued = try queuedCount(db)
+        guard queued < settings.maxQueued else { throw StoreError.queueFull }
+
+        let last = try Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
+        let numbering = TicketNumbering(maxNumber: settings.maxNumber)
+        let liveCheck = try db.cachedStatement(sql: SQL.numberIsLive)
+        guard let number = try numbering.next(after: last, isLive: { try Int.fetchOne(liveCheck, arguments: [$0]) != nil }) else {
+            throw StoreError.numbersExhausted
+        }
+        try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [number])
+
+        let stamp = now.rfc3339
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.insertOrder), arguments: [
+            ticket, number, new.priority.rawValue, OrderRow.encodeItems(new.items), new.customer, new.note,
+            settings.retry.maxAttempts, new.cookSeconds, stamp, stamp,
+        ]) else { throw StoreError.unavailable("insert returned no row") }
+        let order = try OrderRow.order(row)
+        try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [order.id, nil as String?, "queued", stamp, "placed"])
+        if let idempotency {
+            try db.cachedStatement(sql: SQL.insertIdempotencyKey).execute(arguments: [
+                idempotency.key, idempotency.requestHash, order.id, statusCode, stamp,
+            ])
+        }
+        let batch = writer.currentBatch
+        writerCache.withLock { $0.queuedCount = queued + 1; $0.batch = batch }
+        effects.changes.append(order)
+        effects.workAdded = true
+        return Placement(order: order, replayed: false, statusCode: statusCode)
+    }
+
+    /// The queued count, counted once per batch and then kept while the batch's placements add
+    /// to it. Other writes in the same batch (claims, cancels) only lower the real count, so the
+    /// kept figure errs on the side of refusing.
+    func queuedCount(_ db: Database) throws -> Int {
+        let batch = writer.currentBatch
+        if let cached = writerCache.withLock({ $0.batch == batch ? $0.queuedCount : nil }) { return cached }
+        return try Int.fetchOne(db.cachedStatement(sql: SQL.countQueued)) ?? 0
+    }
+}

@@ -1,0 +1,94 @@
+import GRDB
+import TicketCore
+
+/// The guarded transition every status change goes through.
+extension OrderStore {
+    /// Extra columns a transition sets besides status, version and its stamps.
+    struct TransitionExtras {
+        var lastError: String?
+        var availableAt: Timestamp?
+    }
+
+    /// Applies `event` to `order` (as read inside this savepoint): checks the lifecycle, runs a
+    /// guarded UPDATE (`WHERE id AND status [AND lease_token]`), records the event and adds the new
+    /// state to `effects`. Throws `invalidTransition`, or `leaseLost` when the guard matched no row.
+    func transition(_ db: Database, _ order: Order, _ event: OrderEvent, leaseToken: String? = nil,
+                    now: Timestamp, detail: String?, extras: TransitionExtras = TransitionExtras(),
+                    effects: inout WriteEffects) throws -> Order {
+        let transition: Transition
+        switch Lifecycle.apply(event, to: order.status) {
+        case .success(let t): transition = t
+        case .failure(let invalid): throw StoreError.invalidTransition(invalid)
+        }
+        let stamp = now.rfc3339
+        var sets = ["status = ?", "version = version + 1"]
+        var args: [(any DatabaseValueConvertible)?] = [transition.to.rawValue]
+        if transition.stamps.contains(.readyAt) { sets.append("ready_at = ?"); args.append(stamp) }
+        if transition.stamps.contains(.finishedAt) { sets.append("finished_at = ?"); args.append(stamp) }
+        if transition.stamps.contains(.clearProgress) {
+            sets.append("cooking_at = NULL, ready_at = NULL, finished_at = NULL, attempts = 0, last_error = NULL")
+        }
+        if transition.from == .cooking {
+            sets.append("lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL")
+            if transition.to == .queued { sets.append("cooking_at = NULL") }
+        }
+        if let lastError = extras.lastError { sets.append("last_error = ?"); args.append(lastError) }
+        if let availableAt = extras.availableAt { sets.append("available_at = ?"); args.append(availableAt.rfc3339) }
+        var sql = "UPDATE orders SET " + sets.joined(separator: ", ") + " WHERE id = ? AND status = ?"
+        args.append(order.id)
+        args.append(order.status.rawValue)
+        if let leaseToken { sql += " AND lease_token = ?"; args.append(leaseToken) }
+        sql += " RETURNING " + OrderRow.columns
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(args)) else {
+            throw leaseToken != nil ? StoreError.leaseLost
+                : StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
+        }
+        let updated = try OrderRow.order(row)
+        try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
+            order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
+        ])
+        effects.changes.append(updated)
+        if transition.to == .queued { effects.workAdded = true }
+        return updated
+    }
+
+    /// Runs `event` on the order found by `find`, in the next batch.
+    func transitionOrder(find: @escaping @Sendable (Database) throws -> Order?, event: OrderEvent,
+                         detail: String?, extras: TransitionExtras = TransitionExtras()) async throws -> Order {
+        let now = self.now()
+        return try await writer.write { db, effects in
+            guard let order = try find(db) else { throw StoreError.notFound }
+            return try self.transition(db, order, event, now: now, detail: detail, extras: extras, effects: &effects)
+        }
+    }
+
+    // MARK: Customer
+
+    /// Cancels the order of `ticket` while it is still queued (`invalidTransition` once cooking).
+    public func cancel(ticket: String) async throws -> Order {
+        try await transitionOrder(find: { try Self.fetchOrder($0, ticket: ticket) }, event: .cancel,
+                                  detail: "cancelled by the customer")
+    }
+
+    /// Collects the ready order of `ticket` (`invalidTransition` if it is not ready).
+    public func pickup(ticket: String) async throws -> Order {
+        try await transitionOrder(find: { try Self.fetchOrder($0, ticket: ticket) }, event: .pickup,
+                                  detail: "picked up")
+    }
+
+    // MARK: Operator
+
+    /// Cancels any order not yet final; a cooking order's lease is revoked.
+    public func operatorCancel(id: Int64) async throws -> Order {
+        try await transitionOrder(find: { try Self.fetchOrder($0, id: id) }, event: .operatorCancel,
+                                  detail: "cancelled by an operator")
+    }
+
+    /// Puts a failed order back in the queue with fresh attempts.
+    public func requeue(id: Int64) async throws -> Order {
+        let now = self.now()
+        return try await transitionOrder(find: { try Self.fetchOrder($0, id: id) }, event: .operatorRequeue,
+                                         detail: "requeued by an operator",
+                                         extras: TransitionExtras(availableAt: now))
+    }
+}

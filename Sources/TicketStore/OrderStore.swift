@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+import TicketCore
+
+/// The orders database: one SQLite file in WAL mode. Reads go to the pool's reader
+/// connections and never wait for the writer; every write goes through the group-commit
+/// `writer`, which must be running (as a service of the daemon, or `run()` in tests).
+public final class OrderStore: Sendable {
+    public let options: DatabaseOptions
+    public let notifier: ChangeNotifier
+    public let writer: GroupCommitWriter
+    let pool: DatabasePool
+    let clock: any WallClock
+    let logger: Logger
+    private let settingsBox: Mutex<StoreSettings>
+    /// Live-number and queued-count hints kept by the writer between batches.
+    let writerCache = Mutex(WriterCache())
+
+    struct WriterCache {
+        /// The queued count as of batch `batch` (counted at most once a batch).
+        var queuedCount: Int?
+        var batch: UInt64 = 0
+    }
+
+    /// Opens (creating if needed) and migrates the database at `options.path`.
+    /// Throws `StoreOpenError` when the file cannot be opened or was written by a newer ticketd.
+    public init(options: DatabaseOptions, settings: StoreSettings = StoreSettings(),
+                clock: any WallClock = SystemWallClock(), notifier: ChangeNotifier = ChangeNotifier(),
+                logger: Logger = Logger(label: "ticketd.store")) throws {
+        self.options = options
+        self.clock = clock
+        self.notifier = notifier
+        self.logger = logger
+        self.settingsBox = Mutex(settings)
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(options.busyTimeoutSeconds)
+        config.maximumReaderCount = max(1, options.maxReaders)
+        config.foreignKeysEnabled = true
+        config.label = "ticketd"
+        do {
+            pool = try DatabasePool(path: options.path, configuration: config)
+            // GRDB's pool sets synchronous=NORMAL on its writer after prepareDatabase runs:
+            // set the wanted mode here, after opening, and read it back.
+            let wanted = options.synchronous
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(wanted.rawValue)")
+            }
+        } catch {
+            throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
+        }
+        try Migrations.migrate(pool, path: options.path)
+        writer = GroupCommitWriter(pool: pool, notifier: notifier, logger: logger)
+    }
+
+    /// Applies the migrations to the database at `path` and returns those applied now.
+    public static func migrate(path: String) throws -> [String] {
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path)
+        } catch {
+            throw StoreOpenError.cannotOpen(path: path, reason: "\(error)")
+        }
+        defer { try? pool.close() }
+        return try Migrations.migrate(pool, path: path)
+    }
+
+    public var settings: StoreSettings {
+        get { settingsBox.withLock { $0 } }
+    }
+
+    /// Replaces the settings (SIGHUP reload).
+    public func update(settings: StoreSettings) {
+        settingsBox.withLock { $0 = settings }
+    }
+
+    /// Runs the group-commit writer until graceful shutdown (tests run it in a task group).
+    public func run() async { await writer.run() }
+
+    /// Closes the database files. Call after the writer has stopped.
+    public func close() throws {
+        try pool.close()
+    }
+
+    /// The synchronous mode the writer connection really has (0 OFF, 1 NORMAL, 2 FULL).
+    public func writerSynchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { db in
+            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+        }
+    }
+
+    /// The applied migration identifiers, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await pool.read { db in try Migrations.migrator().completedMigrations(db) }
+    }
+
+    func now() -> Timestamp { clock.now() }
+}

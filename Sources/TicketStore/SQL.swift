@@ -1,0 +1,64 @@
+/// Every SQL statement of the store, by name. Statements that change an order guard the
+/// status (and lease) they expect: a row found in another state changes nothing.
+enum SQL {
+    static let orderByTicket = "SELECT \(OrderRow.columns) FROM orders WHERE ticket = ?"
+    static let orderByID = "SELECT \(OrderRow.columns) FROM orders WHERE id = ?"
+    static let eventsOfOrder = "SELECT from_status, to_status, at, detail FROM order_events WHERE order_id = ? ORDER BY id"
+    static let listByStatus = "SELECT \(OrderRow.columns) FROM orders WHERE status = ? AND id > ? ORDER BY id LIMIT ?"
+    static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
+    static let board = "SELECT number, status FROM orders WHERE status IN ('queued','cooking','ready') ORDER BY number"
+    static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
+    static let countQueued = "SELECT count(*) FROM orders WHERE status = 'queued'"
+    /// Both halves run on the `orders_queue` partial index: rush ahead of this order's
+    /// priority, then same priority and older.
+    static let position = """
+        SELECT (SELECT count(*) FROM orders WHERE status = 'queued' AND priority > ?1)
+             + (SELECT count(*) FROM orders WHERE status = 'queued' AND priority = ?2 AND id < ?3)
+        """
+    static let nextAvailable = "SELECT min(available_at) FROM orders WHERE status = 'queued'"
+    static let anyClaimable = "SELECT 1 FROM orders WHERE status = 'queued' AND available_at <= ? LIMIT 1"
+
+    // Placement
+    static let lastNumber = "SELECT last_number FROM ticket_counter WHERE id = 1"
+    static let setLastNumber = "UPDATE ticket_counter SET last_number = ? WHERE id = 1"
+    static let numberIsLive = "SELECT 1 FROM orders WHERE number = ? AND status IN ('queued','cooking','ready')"
+    static let insertOrder = """
+        INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
+                            max_attempts, cook_seconds, available_at, created_at)
+        VALUES (?, ?, 'queued', ?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
+        RETURNING \(OrderRow.columns)
+        """
+    static let insertEvent = "INSERT INTO order_events (order_id, from_status, to_status, at, detail) VALUES (?, ?, ?, ?, ?)"
+    static let findIdempotencyKey = "SELECT request_hash, order_id, status_code FROM idempotency_keys WHERE key = ?"
+    static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, created_at) VALUES (?, ?, ?, ?, ?)"
+
+    // Kitchen
+    /// River's claim: one statement, served by the `orders_queue` partial index.
+    static let claimNext = """
+        UPDATE orders
+           SET status = 'cooking', lease_token = ?1, lease_owner = ?2, lease_expires_at = ?3,
+               attempts = attempts + 1, version = version + 1, cooking_at = ?4
+         WHERE id = (SELECT id FROM orders
+                      WHERE status = 'queued' AND available_at <= ?4
+                      ORDER BY priority DESC, id LIMIT 1)
+        RETURNING \(OrderRow.columns)
+        """
+    static let renewLease = """
+        UPDATE orders SET lease_expires_at = ?3
+         WHERE id = ?1 AND status = 'cooking' AND lease_token = ?2
+        RETURNING \(OrderRow.columns)
+        """
+    static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"
+
+    // Maintenance
+    static let expiredLeases = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"
+    static let allCooking = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' ORDER BY id LIMIT ?"
+    static let uncollected = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'ready' AND ready_at < ? ORDER BY ready_at LIMIT ?"
+    static let pruneFinished = """
+        DELETE FROM orders WHERE id IN (
+            SELECT id FROM orders
+             WHERE finished_at IS NOT NULL AND finished_at < ?
+               AND status IN ('picked_up','cancelled','failed','expired')
+             LIMIT ?)
+        """
+}
