@@ -28,8 +28,10 @@ CREATE TABLE orders (
 ) STRICT;
 
 -- Claim order (rush first, then FIFO) and position counting: only queued rows are indexed,
--- so millions of finished orders cost nothing here.
-CREATE INDEX orders_queue ON orders (priority DESC, id) WHERE status = 'queued';
+-- so millions of finished orders cost nothing here. `status` leads (constant in the index) so
+-- that SQLite, which has no statistics, prefers this index over orders_status_id for
+-- `status = 'queued'` and needs no sort for the claim's ORDER BY.
+CREATE INDEX orders_queue ON orders (status, priority DESC, id) WHERE status = 'queued';
 -- A number is never shared by two live orders, whatever the code does.
 CREATE UNIQUE INDEX orders_live_number ON orders (number) WHERE status IN ('queued','cooking','ready');
 -- The rescuer's scan for expired leases.
@@ -65,6 +67,7 @@ CREATE TABLE idempotency_keys (
     request_hash TEXT    NOT NULL,
     order_id     INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
     status_code  INTEGER NOT NULL,
+    response     TEXT    NOT NULL,                                          -- the body first answered, replayed verbatim
     created_at   TEXT    NOT NULL
 ) STRICT;
 CREATE INDEX idempotency_keys_order ON idempotency_keys (order_id);

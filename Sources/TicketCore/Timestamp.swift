@@ -58,6 +58,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             f = frac
         }
         let days = Self.days(fromCivil: y, mo, d)
+        // A day the month does not have (2026-02-30) is malformed, not the next month's day.
+        guard Self.civil(fromDays: days) == (y, mo, d) else { return nil }
         self.milliseconds = ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + f
     }
 

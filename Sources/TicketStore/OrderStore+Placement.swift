@@ -4,10 +4,14 @@ import TicketCore
 /// What a placement produced.
 public struct Placement: Sendable {
     public var order: Order
+    /// Queued orders that will be claimed before this one, as of the placement's commit.
+    public var position: Int
     /// True when an Idempotency-Key matched an earlier placement: nothing was created.
     public var replayed: Bool
-    /// The status code of the original answer (for replays).
+    /// The status code of the first answer (for replays).
     public var statusCode: Int
+    /// The body of the first answer, when the placement carried an Idempotency-Key.
+    public var response: String?
 }
 
 /// An Idempotency-Key with the hash of the request it came with.
@@ -20,31 +24,39 @@ public struct IdempotencyKey: Sendable, Hashable {
     }
 }
 
+/// Renders the answer to a placement from the new order and its position; stored with an
+/// Idempotency-Key so that a replay answers byte for byte the same.
+public typealias PlacementRenderer = @Sendable (_ order: Order, _ position: Int) -> String
+
 extension OrderStore {
     /// Places an order: allocates its ticket number and id, writes the order, its first event
-    /// and the idempotency key in one savepoint of the next batch. Returns once committed.
+    /// and the idempotency key (with the rendered answer) in one savepoint of the next batch.
+    /// Returns once committed.
     ///
     /// Throws `queueFull`, `numbersExhausted`, `idempotencyKeyReused`, or `unavailable`.
-    public func place(_ new: NewOrder, idempotency: IdempotencyKey? = nil, statusCode: Int = 202) async throws -> Placement {
+    public func place(_ new: NewOrder, idempotency: IdempotencyKey? = nil, statusCode: Int = 202,
+                      render: PlacementRenderer? = nil) async throws -> Placement {
         let settings = self.settings
         let now = self.now()
         let ticket = TicketID.generate()
         return try await writer.write { db, effects in
             try self.place(db, new, ticket: ticket, idempotency: idempotency, statusCode: statusCode,
-                           settings: settings, now: now, effects: &effects)
+                           render: render, settings: settings, now: now, effects: &effects)
         }
     }
 
     func place(_ db: Database, _ new: NewOrder, ticket: String, idempotency: IdempotencyKey?, statusCode: Int,
-               settings: StoreSettings, now: Timestamp, effects: inout WriteEffects) throws -> Placement {
+               render: PlacementRenderer?, settings: StoreSettings, now: Timestamp,
+               effects: inout WriteEffects) throws -> Placement {
         if let idempotency,
            let row = try Row.fetchOne(db.cachedStatement(sql: SQL.findIdempotencyKey), arguments: [idempotency.key]) {
             let hash: String = row[0]
             let orderID: Int64 = row[1]
             let code: Int = row[2]
+            let response: String = row[3]
             guard hash == idempotency.requestHash else { throw StoreError.idempotencyKeyReused }
             guard let order = try Self.fetchOrder(db, id: orderID) else { throw StoreError.notFound }
-            return Placement(order: order, replayed: true, statusCode: code)
+            return Placement(order: order, position: 0, replayed: true, statusCode: code, response: response)
         }
 
         let queued = try queuedCount(db)
@@ -65,21 +77,30 @@ extension OrderStore {
         ]) else { throw StoreError.unavailable("insert returned no row") }
         let order = try OrderRow.order(row)
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [order.id, nil as String?, "queued", stamp, "placed"])
+
+        // Every queued order is claimed before a new normal one; only queued rush orders are
+        // claimed before a new rush one.
+        let position = new.priority == .rush
+            ? (try Int.fetchOne(db.cachedStatement(sql: SQL.countQueuedRush)) ?? 1) - 1
+            : queued
+        var response: String?
         if let idempotency {
+            let body = render?(order, position) ?? ""
+            response = body
             try db.cachedStatement(sql: SQL.insertIdempotencyKey).execute(arguments: [
-                idempotency.key, idempotency.requestHash, order.id, statusCode, stamp,
+                idempotency.key, idempotency.requestHash, order.id, statusCode, body, stamp,
             ])
         }
         let batch = writer.currentBatch
         writerCache.withLock { $0.queuedCount = queued + 1; $0.batch = batch }
         effects.changes.append(order)
         effects.workAdded = true
-        return Placement(order: order, replayed: false, statusCode: statusCode)
+        return Placement(order: order, position: position, replayed: false, statusCode: statusCode, response: response)
     }
 
     /// The queued count, counted once per batch and then kept while the batch's placements add
-    /// to it. Other writes in the same batch (claims, cancels) only lower the real count, so the
-    /// kept figure errs on the side of refusing.
+    /// to it. Claims and cancels in the same batch only lower the real count, so the kept figure
+    /// errs on the side of refusing; a transition back to `queued` drops it (recounted next time).
     func queuedCount(_ db: Database) throws -> Int {
         let batch = writer.currentBatch
         if let cached = writerCache.withLock({ $0.batch == batch ? $0.queuedCount : nil }) { return cached }

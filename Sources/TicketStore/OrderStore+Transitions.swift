@@ -48,7 +48,11 @@ extension OrderStore {
             order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
         ])
         effects.changes.append(updated)
-        if transition.to == .queued { effects.workAdded = true }
+        if transition.to == .queued {
+            effects.workAdded = true
+            // The queued count that placements keep for this batch just went up: recount.
+            writerCache.withLock { $0.queuedCount = nil }
+        }
         return updated
     }
 

@@ -96,4 +96,15 @@ public final class OrderStore: Sendable {
     }
 
     func now() -> Timestamp { clock.now() }
+
+    /// The store's clock, for answers that state times (tests inject a clock).
+    public func clockNow() -> Timestamp { clock.now() }
+}
+
+extension OrderStore {
+    /// A no-op write through the writer: returns once a batch has committed, so a stuck writer
+    /// shows here (the watchdog pings only while this answers).
+    public func pingWriter() async throws {
+        try await writer.write { db, _ in try db.execute(sql: "SELECT 1") }
+    }
 }

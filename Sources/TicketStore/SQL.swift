@@ -29,8 +29,9 @@ enum SQL {
         RETURNING \(OrderRow.columns)
         """
     static let insertEvent = "INSERT INTO order_events (order_id, from_status, to_status, at, detail) VALUES (?, ?, ?, ?, ?)"
-    static let findIdempotencyKey = "SELECT request_hash, order_id, status_code FROM idempotency_keys WHERE key = ?"
-    static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, created_at) VALUES (?, ?, ?, ?, ?)"
+    static let findIdempotencyKey = "SELECT request_hash, order_id, status_code, response FROM idempotency_keys WHERE key = ?"
+    static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, response, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    static let countQueuedRush = "SELECT count(*) FROM orders WHERE status = 'queued' AND priority = 'rush'"
 
     // Kitchen
     /// River's claim: one statement, served by the `orders_queue` partial index.

@@ -1,1 +1,119 @@
-print("x")
+import ArgumentParser
+import Foundation
+import Logging
+import TicketDaemon
+import TicketStore
+
+/// Options every subcommand takes. Flags win over the configuration file, which wins over the
+/// built-in defaults.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: "YAML configuration file (without it, only built-in defaults apply).")
+    var config: String?
+
+    @Option(name: .customLong("db"), help: "SQLite database file (configuration key: database).")
+    var database: String?
+
+    @Option(name: .long, help: "host:port to listen on (configuration key: listen).")
+    var listen: String?
+
+    @Option(name: .long, help: "Number of in-process cooks (configuration key: kitchen.cooks).")
+    var cooks: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning or error (configuration key: log_level).")
+    var logLevel: String?
+
+    var overrides: ConfigurationOverrides {
+        ConfigurationOverrides(listen: listen, database: database, cooks: cooks, logLevel: logLevel)
+    }
+
+    /// Loads the configuration or exits with status 78 (EX_CONFIG) and a message naming the key.
+    func load() throws -> DaemonConfiguration {
+        do {
+            return try ConfigurationLoader.load(path: config, overrides: overrides)
+        } catch let error as ConfigurationError {
+            fail("configuration error: \(error)")
+        }
+    }
+}
+
+func fail(_ message: String, code: Int32 = 78) -> Never {
+    FileHandle.standardError.write(Data("ticketd: \(message)\n".utf8))
+    exit(code)
+}
+
+func makeLogger(level: Logger.Level) -> Logger {
+    let timestamps = !StderrLogHandler.underJournald
+    LoggingSystem.bootstrap { label in StderrLogHandler(label: label, level: level, timestamps: timestamps) }
+    var logger = Logger(label: "ticketd")
+    logger.logLevel = level
+    return logger
+}
+
+@main
+struct Ticketd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ticketd",
+        abstract: "Order-ticket queue daemon: orders over HTTP, tickets at once, cooks in the background.",
+        subcommands: [Serve.self, Migrate.self, CheckConfig.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon (the default).")
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.load()
+        let logger = makeLogger(level: config.logLevel)
+        let daemon = Daemon(configuration: config, configurationPath: options.config, overrides: options.overrides, logger: logger)
+        do {
+            try await daemon.run()
+        } catch let error as ConfigurationError {
+            fail("configuration error: \(error)")
+        } catch let error as StoreOpenError {
+            fail("\(error)", code: 1)
+        } catch {
+            fail("\(error)", code: 1)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema, then exit.")
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.load()
+        do {
+            let applied = try OrderStore.migrate(path: config.database)
+            print(applied.isEmpty
+                  ? "\(config.database): schema is up to date (\(Migrations.latest))"
+                  : "\(config.database): applied \(applied.joined(separator: ", "))")
+        } catch {
+            fail("\(error)", code: 1)
+        }
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate the configuration, then exit.")
+    @OptionGroup var options: CommonOptions
+
+    func run() async throws {
+        let config = try options.load()
+        do {
+            _ = try ConfigurationLoader.readAdminToken(config)
+        } catch let error as ConfigurationError {
+            fail("configuration error: \(error)")
+        }
+        print("""
+            configuration OK\(options.config.map { " (\($0))" } ?? " (built-in defaults)")
+              listen: \(config.listen)
+              database: \(config.database) (synchronous=\(config.synchronous.rawValue))
+              cooks: \(config.kitchen.cooks), handler: \(config.kitchen.handler.rawValue)
+              menu: \(config.menu.map(\.item).joined(separator: ", "))
+              operator API: \(config.adminTokenFile == nil ? "off (no admin_token_file)" : "on")
+            """)
+    }
+}

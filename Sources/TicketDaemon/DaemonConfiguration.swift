@@ -1,0 +1,110 @@
+import Logging
+import TicketCore
+import TicketStore
+
+/// Everything ticketd reads from its YAML file, with a built-in default for every key.
+public struct DaemonConfiguration: Sendable, Equatable {
+    public struct MenuItem: Sendable, Equatable, Hashable {
+        public var item: String
+        public var cookSeconds: Double
+        public init(item: String, cookSeconds: Double) {
+            self.item = item
+            self.cookSeconds = cookSeconds
+        }
+    }
+
+    public enum Handler: String, Sendable, Equatable, CaseIterable {
+        case simulate, command
+    }
+
+    public struct Tickets: Sendable, Equatable {
+        public var maxNumber = 999
+        public var pickupTimeoutSeconds = 1800.0
+    }
+
+    public struct Kitchen: Sendable, Equatable {
+        public var cooks = 4
+        public var handler = Handler.simulate
+        public var command = ["/usr/local/lib/ticketd/cook"]
+        public var commandTimeoutSeconds = 30.0
+        public var leaseSeconds = 30.0
+        public var maxAttempts = 3
+        public var retryBaseSeconds = 1.0
+        public var retryMaxSeconds = 60.0
+        public var shutdownGraceSeconds = 5.0
+        public var maxQueued = 10_000
+    }
+
+    public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    public var database = "ticketd.db"
+    /// `full` (default) or `normal`: SQLite's synchronous mode for the database.
+    public var synchronous = DatabaseOptions.Synchronous.full
+    public var longPollMaxSeconds = 60.0
+    public var adminTokenFile: String?
+    public var logLevel = Logger.Level.info
+    /// Largest request body accepted, in bytes (413 above it).
+    public var maxBodyBytes = 64 * 1024
+    public var tickets = Tickets()
+    public var kitchen = Kitchen()
+    public var retentionDays = 7.0
+    public var menu: [MenuItem] = DaemonConfiguration.builtInMenu
+
+    public init() {}
+
+    /// The menu when the file names none: burgers, fries and drinks.
+    public static let builtInMenu: [MenuItem] = [
+        MenuItem(item: "cheeseburger", cookSeconds: 4),
+        MenuItem(item: "hamburger", cookSeconds: 3.5),
+        MenuItem(item: "veggie-burger", cookSeconds: 4),
+        MenuItem(item: "fries", cookSeconds: 3),
+        MenuItem(item: "onion-rings", cookSeconds: 3),
+        MenuItem(item: "cola", cookSeconds: 0.5),
+        MenuItem(item: "lemonade", cookSeconds: 0.5),
+        MenuItem(item: "milkshake", cookSeconds: 1.5),
+    ]
+
+    /// The store settings these values imply.
+    public var storeSettings: StoreSettings {
+        StoreSettings(maxNumber: tickets.maxNumber, maxQueued: kitchen.maxQueued,
+                      retry: RetryPolicy(maxAttempts: kitchen.maxAttempts, baseSeconds: kitchen.retryBaseSeconds,
+                                         maxSeconds: kitchen.retryMaxSeconds))
+    }
+
+    public var databaseOptions: DatabaseOptions {
+        DatabaseOptions(path: database, synchronous: synchronous)
+    }
+}
+
+/// A host and port to listen on (`127.0.0.1:8080`, `[::1]:8080`, `localhost:0`).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(parsing text: String) {
+        var host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        if host == "localhost" { host = "127.0.0.1" }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

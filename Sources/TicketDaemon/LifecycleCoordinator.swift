@@ -1,0 +1,90 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TicketHTTP
+import TicketKitchen
+import TicketStore
+
+/// Start-up and shut-down steps that span services. At start: hands back orders left cooking
+/// by an earlier run, then reports ready (`/readyz` 200, `READY=1`) once the server listens.
+/// While running: watchdog pings while the writer answers. At shutdown (it is the first service
+/// stopped): `STOPPING=1`, refuse new orders, answer every waiting long poll and end SSE
+/// streams, and start the kitchen's grace period.
+final class LifecycleCoordinator: Service, Sendable {
+    let store: OrderStore
+    let state: ServiceState
+    let kitchen: Kitchen
+    let notifier: SystemdNotifier
+    let logger: Logger
+    private let listening = Latch.Gate()
+    private let address = Mutex<String?>(nil)
+
+    init(store: OrderStore, state: ServiceState, kitchen: Kitchen, notifier: SystemdNotifier, logger: Logger) {
+        self.store = store
+        self.state = state
+        self.kitchen = kitchen
+        self.notifier = notifier
+        self.logger = logger
+    }
+
+    func serverRunning(address: String) {
+        self.address.withLock { $0 = address }
+        listening.open()
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await cancelWhenGracefulShutdown {
+                let handedBack = try await self.store.handBackAbandoned()
+                if !handedBack.isEmpty {
+                    self.logger.notice("orders left cooking by an earlier run were handed back",
+                                       metadata: ["count": "\(handedBack.count)"])
+                }
+                await self.listening.wait()
+                self.state.markReady()
+                let address = self.address.withLock { $0 } ?? "?"
+                self.logger.notice("ticketd listening on \(address)")
+                self.notifier.notify("READY=1\nSTATUS=serving on \(address)")
+                try await self.watchdog()
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+    }
+
+    func beginShutdown() {
+        logger.notice("shutting down: intake stopped, waiting requests answered, cooks finishing")
+        notifier.notify("STOPPING=1")
+        state.markStopping()
+        store.notifier.finishAllSubscriptions()
+        kitchen.beginShutdown()
+    }
+
+    /// Pings systemd at half the watchdog interval while the writer commits; a stuck writer
+    /// stops the pings, and systemd restarts the daemon. Without a watchdog, waits for shutdown.
+    func watchdog() async throws {
+        guard notifier.isEnabled, let interval = SystemdNotifier.watchdogInterval() else {
+            try await gracefulShutdown()
+            return
+        }
+        let half = interval / 2
+        while !Task.isCancelled {
+            let healthy = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await self.store.pingWriter()) != nil }
+                group.addTask {
+                    try? await Task.sleep(for: half)
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            if healthy {
+                notifier.notify("WATCHDOG=1")
+            } else {
+                logger.error("the store writer did not answer within half the watchdog interval; not pinging")
+            }
+            try await Task.sleep(for: half)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import CoreMetrics
+import Prometheus
+import Synchronization
+import TicketCore
+import TicketStore
+
+/// Settings of the HTTP side that configuration sets and SIGHUP may change.
+public struct APISettings: Sendable, Equatable {
+    public var menu: Menu
+    public var longPollMaxSeconds: Double
+    public var maxBodyBytes: Int
+    /// The operator token; nil means the operator and kitchen APIs are disabled (403).
+    public var adminToken: String?
+    /// In-process cooks, for estimates (0 counts as 1: external cooks).
+    public var cooks: Int
+
+    public init(menu: Menu, longPollMaxSeconds: Double = 60, maxBodyBytes: Int = 64 * 1024,
+                adminToken: String? = nil, cooks: Int = 4) {
+        self.menu = menu
+        self.longPollMaxSeconds = longPollMaxSeconds
+        self.maxBodyBytes = maxBodyBytes
+        self.adminToken = adminToken
+        self.cooks = cooks
+    }
+}
+
+/// Whether the daemon takes orders and reports ready; the daemon moves it.
+public final class ServiceState: Sendable {
+    private struct State {
+        var ready = false
+        var accepting = true
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    public init() {}
+
+    /// Database open and migrated, services running: /readyz answers 200.
+    public var isReady: Bool { state.withLock { $0.ready && !$0.stopping } }
+    /// New orders are taken (false while shutting down: 503).
+    public var isAccepting: Bool { state.withLock { $0.accepting && !$0.stopping } }
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
+    public func markReady() { state.withLock { $0.ready = true } }
+    /// Shutdown began: stop taking orders and report not ready.
+    public func markStopping() { state.withLock { $0.stopping = true } }
+}
+
+/// What the routes need: the store, settings, estimates, state and metrics.
+public final class APIEnvironment: Sendable {
+    public let store: OrderStore
+    public let estimator: CookTimeEstimator
+    public let state: ServiceState
+    public let registry: PrometheusCollectorRegistry
+    public let metrics: APIMetrics
+    private let settingsBox: Mutex<APISettings>
+
+    public init(store: OrderStore, settings: APISettings, estimator: CookTimeEstimator = CookTimeEstimator(),
+                state: ServiceState = ServiceState(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.store = store
+        self.estimator = estimator
+        self.state = state
+        self.registry = registry
+        self.metrics = APIMetrics(registry: registry)
+        self.settingsBox = Mutex(settings)
+    }
+
+    public var settings: APISettings { settingsBox.withLock { $0 } }
+
+    /// Replaces the settings (SIGHUP reload).
+    public func update(settings: APISettings) { settingsBox.withLock { $0 = settings } }
+
+    /// A swift-metrics factory writing into this environment's Prometheus registry, for the
+    /// other parts of the daemon (the kitchen's wait and cook times).
+    public var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
+}
+
+/// The HTTP side's metrics, all named `ticketd_…`.
+public final class APIMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let ordersPlaced: CoreMetrics.Counter
+    let ordersReplayed: CoreMetrics.Counter
+    let liveGauges: [OrderStatus: CoreMetrics.Gauge]
+    let openWaiters: CoreMetrics.Gauge
+    private let requestMetrics = Mutex<[String: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
+    private let factory: PrometheusMetricsFactory
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+        ordersPlaced = CoreMetrics.Counter(label: "ticketd_orders_placed_total", factory: factory)
+        ordersReplayed = CoreMetrics.Counter(label: "ticketd_orders_replayed_total", factory: factory)
+        var gauges: [OrderStatus: CoreMetrics.Gauge] = [:]
+        for s in OrderStatus.live {
+            gauges[s] = CoreMetrics.Gauge(label: "ticketd_orders", dimensions: [("status", s.rawValue)], factory: factory)
+        }
+        liveGauges = gauges
+        openWaiters = CoreMetrics.Gauge(label: "ticketd_open_waiters", factory: factory)
+    }
+
+    /// The counter and latency timer of one (route, method, status).
+    func request(route: String, method: String, status: Int) -> (CoreMetrics.Counter, CoreMetrics.Timer) {
+        let key = "\(method) \(route) \(status)"
+        if let m = requestMetrics.withLock({ $0[key] }) { return m }
+        let dims = [("route", route), ("method", method), ("status", String(status))]
+        let m = (CoreMetrics.Counter(label: "ticketd_http_requests_total", dimensions: dims, factory: factory),
+                 CoreMetrics.Timer(label: "ticketd_http_request_duration_seconds",
+                       dimensions: [("route", route), ("method", method)], preferredDisplayUnit: .seconds, factory: factory))
+        requestMetrics.withLock { $0[key] = m }
+        return m
+    }
+}

@@ -1,0 +1,56 @@
+import HTTPTypes
+
+/// Every route of the API: the router registers exactly these, the 405 check reads them, and a
+/// test holds them against the OpenAPI document both ways.
+public enum APIRoutes {
+    public struct Route: Sendable, Hashable {
+        public var method: HTTPRequest.Method
+        /// Hummingbird pattern, `:name` for a parameter.
+        public var path: String
+        public var operationID: String
+        public var requiresToken: Bool
+    }
+
+    public static let all: [Route] = [
+        Route(method: .post, path: "/v1/orders", operationID: "placeOrder", requiresToken: false),
+        Route(method: .get, path: "/v1/tickets/:ticket", operationID: "getTicket", requiresToken: false),
+        Route(method: .get, path: "/v1/tickets/:ticket/events", operationID: "streamTicketEvents", requiresToken: false),
+        Route(method: .delete, path: "/v1/tickets/:ticket", operationID: "cancelTicket", requiresToken: false),
+        Route(method: .post, path: "/v1/tickets/:ticket/pickup", operationID: "pickupTicket", requiresToken: false),
+        Route(method: .get, path: "/v1/menu", operationID: "getMenu", requiresToken: false),
+        Route(method: .get, path: "/v1/board", operationID: "getBoard", requiresToken: false),
+        Route(method: .get, path: "/healthz", operationID: "healthz", requiresToken: false),
+        Route(method: .get, path: "/readyz", operationID: "readyz", requiresToken: false),
+        Route(method: .get, path: "/metrics", operationID: "metrics", requiresToken: false),
+        Route(method: .get, path: "/openapi.json", operationID: "openapi", requiresToken: false),
+        Route(method: .get, path: "/v1/orders", operationID: "listOrders", requiresToken: true),
+        Route(method: .get, path: "/v1/orders/:id", operationID: "getOrder", requiresToken: true),
+        Route(method: .post, path: "/v1/orders/:id/cancel", operationID: "cancelOrder", requiresToken: true),
+        Route(method: .post, path: "/v1/orders/:id/requeue", operationID: "requeueOrder", requiresToken: true),
+        Route(method: .post, path: "/v1/kitchen/claim", operationID: "claimOrder", requiresToken: true),
+        Route(method: .post, path: "/v1/kitchen/orders/:id/renew", operationID: "renewLease", requiresToken: true),
+        Route(method: .post, path: "/v1/kitchen/orders/:id/ready", operationID: "markReady", requiresToken: true),
+        Route(method: .post, path: "/v1/kitchen/orders/:id/fail", operationID: "failAttempt", requiresToken: true),
+    ]
+
+    /// The methods served at a concrete request path (for 405 and `Allow`), empty if none.
+    public static func methods(matching path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var methods: [HTTPRequest.Method] = []
+        for route in all {
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
+            guard pattern.count == segments.count else { continue }
+            if zip(pattern, segments).allSatisfy({ $0.hasPrefix(":") || $0 == $1 }), !methods.contains(route.method) {
+                methods.append(route.method)
+            }
+        }
+        return methods
+    }
+
+    /// The OpenAPI form of a path (`{ticket}` for `:ticket`).
+    public static func openAPIPath(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : String(segment)
+        }.joined(separator: "/")
+    }
+}

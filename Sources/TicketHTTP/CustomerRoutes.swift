@@ -1,0 +1,312 @@
+import Hummingbird
+import NIOCore
+import TicketCore
+import TicketStore
+
+/// `POST /v1/orders`, the ticket routes (GET, long poll, SSE, cancel, pickup), menu and board.
+struct CustomerRoutes: Sendable {
+    let env: APIEnvironment
+
+    func register(on router: Router<TicketRequestContext>) {
+        router.post("/v1/orders") { request, context in try await self.placeOrder(request, context: context) }
+        router.get("/v1/tickets/:ticket") { request, context in try await self.getTicket(request, context: context) }
+        router.get("/v1/tickets/:ticket/events") { request, context in try await self.streamEvents(request, context: context) }
+        router.delete("/v1/tickets/:ticket") { request, context in
+            let ticket = try Self.ticketParameter(context)
+            return try await self.answer(self.transition { try await self.env.store.cancel(ticket: ticket) })
+        }
+        router.post("/v1/tickets/:ticket/pickup") { request, context in
+            let ticket = try Self.ticketParameter(context)
+            return try await self.answer(self.transition { try await self.env.store.pickup(ticket: ticket) })
+        }
+        router.get("/v1/menu") { _, _ in self.menu() }
+        router.get("/v1/board") { _, _ in try await self.board() }
+    }
+
+    // MARK: Placing
+
+    func placeOrder(_ request: Request, context: TicketRequestContext) async throws -> Response {
+        guard env.state.isAccepting else {
+            throw Problem.unavailable("ticketd is shutting down and takes no new orders", retryAfter: 5)
+        }
+        let settings = env.settings
+        try Self.requireJSON(request)
+        var request = request
+        let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
+        guard let value = JSONValue.parse(Array(buffer.readableBytesView)) else {
+            throw Problem.badRequest("the body is not valid JSON")
+        }
+        let key = try Self.idempotencyKey(request)
+        let new: NewOrder
+        switch OrderRequest.validate(value, menu: settings.menu) {
+        case .success(let order): new = order
+        case .failure(let problem): throw problem
+        }
+        let idempotency = key.map { IdempotencyKey(key: $0, requestHash: fnv1a128Hex(value.canonical)) }
+        let env = self.env
+        let placement: Placement
+        do {
+            placement = try await env.store.place(new, idempotency: idempotency, statusCode: 202) { order, position in
+                env.ticketJSON(order, position: position, now: order.createdAt).string
+            }
+        } catch let error as StoreError {
+            throw Problem.from(error)
+        }
+        let order = placement.order
+        var headers = HTTPFields()
+        headers[.location] = "/v1/tickets/\(order.ticket)"
+        headers[.eTag] = Self.etag(order.version)
+        let now = env.store.clockNow()
+        if placement.replayed {
+            env.metrics.ordersReplayed.increment()
+            headers[.retryAfter] = String(env.pollInterval(order, position: nil, now: now))
+            headers[.contentType] = "application/json"
+            headers[.eTag] = Self.etag(1)
+            let status = HTTPResponse.Status(code: placement.statusCode)
+            return Response(status: status, headers: headers,
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: placement.response ?? "")))
+        }
+        env.metrics.ordersPlaced.increment()
+        context.logger.debug("order placed", metadata: ["number": "\(order.number)", "order": "\(order.id)"])
+        headers[.retryAfter] = String(env.pollInterval(order, position: placement.position, now: now))
+        if let body = placement.response {
+            headers[.contentType] = "application/json"
+            return Response(status: .accepted, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        }
+        return env.ticketJSON(order, position: placement.position, now: now).response(.accepted, headers: headers)
+    }
+
+    // MARK: Reading and waiting
+
+    func getTicket(_ request: Request, context: TicketRequestContext) async throws -> Response {
+        let ticket = try Self.ticketParameter(context)
+        let query = request.uri.queryParameters
+        if let waitText = query["wait"] {
+            guard let wait = Double(String(waitText)), wait.isFinite, wait >= 0 else {
+                throw Problem.validation([.init("wait", "must be a number of seconds ≥ 0")])
+            }
+            var version: Int?
+            if let v = query["version"] {
+                guard let parsed = Int(String(v)), parsed >= 1 else {
+                    throw Problem.validation([.init("version", "must be a whole number ≥ 1")])
+                }
+                version = parsed
+            }
+            return try await longPoll(ticket: ticket, wait: min(wait, env.settings.longPollMaxSeconds),
+                                      version: version, context: context)
+        }
+        if query["version"] != nil {
+            throw Problem.validation([.init("version", "only applies with wait")])
+        }
+        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+            throw Problem.ticketNotFound
+        }
+        let etag = Self.etag(order.version)
+        if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, etag) {
+            var headers = HTTPFields()
+            headers[.eTag] = etag
+            return Response(status: .notModified, headers: headers)
+        }
+        return ticketResponse(order, position: position)
+    }
+
+    /// Answers at once if the version is no longer `version` (or the version current when the
+    /// request arrived, when none is given), else when it changes or after `wait` seconds.
+    func longPoll(ticket: String, wait: Double, version: Int?, context: TicketRequestContext) async throws -> Response {
+        // Register before reading, so a change committed in between is not missed.
+        let subscription = env.store.notifier.subscribe(ticket: ticket)
+        defer { subscription.close() }
+        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+            throw Problem.ticketNotFound
+        }
+        let known = version ?? order.version
+        if order.version != known || wait <= 0 || env.state.isStopping {
+            return ticketResponse(order, position: position)
+        }
+        let changed = await Self.waitForChange(subscription, beyond: known, seconds: wait, channel: context.channel)
+        if !changed, context.channel.map({ !$0.isActive }) == true {
+            // The client went away: nobody reads an answer.
+            return Response(status: .noContent)
+        }
+        guard let (current, currentPosition) = try await env.store.orderWithPosition(ticket: ticket) else {
+            throw Problem.ticketNotFound
+        }
+        return ticketResponse(current, position: currentPosition)
+    }
+
+    /// True when a change beyond `version` arrived before the deadline; false on timeout, on a
+    /// closed client connection, or at shutdown (the subscription ends).
+    static func waitForChange(_ subscription: ChangeNotifier.Subscription, beyond version: Int, seconds: Double,
+                              channel: (any Channel)?) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await order in subscription.changes where order.version > version { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded())))
+                return false
+            }
+            if let channel {
+                group.addTask {
+                    await ChannelClosure.wait(channel)
+                    return false
+                }
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            subscription.close()
+            return first
+        }
+    }
+
+    /// Server-Sent Events: the current state at once, then one event per change, until a final
+    /// state. `Last-Event-ID` (a version) skips what the client has seen.
+    func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
+        let ticket = try Self.ticketParameter(context)
+        let subscription = env.store.notifier.subscribe(ticket: ticket)
+        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+            subscription.close()
+            throw Problem.ticketNotFound
+        }
+        var lastSeen = 0
+        if let header = request.headers[.lastEventID] {
+            guard let v = Int(header.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+                subscription.close()
+                throw Problem.validation([.init("Last-Event-ID", "must be a ticket version (a whole number)")])
+            }
+            lastSeen = v
+        }
+        let env = self.env
+        let channel = context.channel
+        let resumeAfter = lastSeen
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let body = ResponseBody { writer in
+            defer { subscription.close() }
+            var sent = resumeAfter
+            if order.version > sent {
+                try await writer.write(Self.sseEvent(env, order, position: position))
+                sent = order.version
+            }
+            if order.status.isFinal || env.state.isStopping {
+                try await writer.finish(nil)
+                return
+            }
+            // Ends the subscription when the client goes away, so the loop below ends too.
+            let watcher = Task {
+                if let channel { await ChannelClosure.wait(channel) } else { return }
+                subscription.close()
+            }
+            defer { watcher.cancel() }
+            for await change in subscription.changes where change.version > sent {
+                let pos = change.status == .queued ? try? await env.store.position(of: change) : nil
+                try await writer.write(Self.sseEvent(env, change, position: pos))
+                sent = change.version
+                if change.status.isFinal { break }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    static func sseEvent(_ env: APIEnvironment, _ order: Order, position: Int?) -> ByteBuffer {
+        let json = env.ticketJSON(order, position: position, now: env.store.clockNow())
+        var buffer = ByteBuffer()
+        buffer.writeString("event: ticket\nid: \(order.version)\ndata: ")
+        buffer.writeBytes(json.bytes)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
+    // MARK: Cancel and pickup
+
+    func transition(_ body: () async throws -> Order) async throws -> Order {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw Problem.from(error, subject: "ticket")
+        }
+    }
+
+    func answer(_ order: Order) async throws -> Response {
+        let position = order.status == .queued ? try await env.store.position(of: order) : nil
+        return ticketResponse(order, position: position)
+    }
+
+    func ticketResponse(_ order: Order, position: Int?) -> Response {
+        let now = env.store.clockNow()
+        var headers = HTTPFields()
+        headers[.eTag] = Self.etag(order.version)
+        if !order.status.isFinal {
+            headers[.retryAfter] = String(env.pollInterval(order, position: position, now: now))
+        }
+        return env.ticketJSON(order, position: position, now: now).response(.ok, headers: headers)
+    }
+
+    // MARK: Menu and board
+
+    func menu() -> Response {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for item in env.settings.menu.items {
+            w.element()
+            w.beginObject()
+            w.key("item"); w.value(item.name)
+            w.key("cook_seconds"); w.value(item.cookSeconds)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.response()
+    }
+
+    func board() async throws -> Response {
+        let board = try await env.store.board()
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("preparing"); w.beginArray(); for n in board.preparing { w.element(); w.value(n) }; w.endArray()
+        w.key("ready"); w.beginArray(); for n in board.ready { w.element(); w.value(n) }; w.endArray()
+        w.endObject()
+        return w.response()
+    }
+
+    // MARK: Helpers
+
+    static func ticketParameter(_ context: TicketRequestContext) throws -> String {
+        guard let ticket = context.parameters.get("ticket"), TicketID.isWellFormed(Substring(ticket)) else {
+            throw Problem.ticketNotFound
+        }
+        return ticket
+    }
+
+    static func requireJSON(_ request: Request) throws {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
+            throw Problem(.unsupportedMediaType, type: "unsupported-media-type", title: "Unsupported media type",
+                          detail: "send the body as application/json (got \(type.isEmpty ? "no Content-Type" : type))")
+        }
+    }
+
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            throw Problem.validation([.init("Idempotency-Key", "must be 1 to 255 visible ASCII characters")])
+        }
+        return key
+    }
+
+    static func etag(_ version: Int) -> String { "\"v\(version)\"" }
+
+    static func etagMatches(_ header: String, _ etag: String) -> Bool {
+        header.split(separator: ",").contains { candidate in
+            let c = candidate.trimmingCharacters(in: .whitespaces)
+            return c == "*" || c == etag || c == "W/" + etag
+        }
+    }
+}
+

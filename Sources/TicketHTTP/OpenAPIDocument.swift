@@ -1,0 +1,206 @@
+import TicketCore
+
+/// The OpenAPI 3.1 document of the API. The menu items of the running configuration are the
+/// `enum` of an order line's `item`. A test holds its paths and methods against `APIRoutes.all`.
+enum OpenAPIDocument {
+    static func json(menu: Menu) -> String {
+        var enumText = JSONWriter()
+        enumText.beginArray()
+        for item in menu.items { enumText.element(); enumText.value(item.name) }
+        enumText.endArray()
+        return template.replacingOccurrences(of: "\"__MENU_ENUM__\"", with: enumText.string)
+    }
+
+    static let problem = ##"{"description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}"##
+    static let ticketOK = ##"{"description": "The ticket", "headers": {"ETag": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}}"##
+    static let orderOK = ##"{"description": "The order (operator view)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OperatorOrder"}}}}"##
+    static let ticketParam = ##"{"name": "ticket", "in": "path", "required": true, "schema": {"type": "string"}}"##
+    static let idParam = ##"{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}"##
+    static let auth = ##"[{"bearer": []}]"##
+    static let authErrors = ##""401": \##(problem), "403": \##(problem)"##
+    static func jsonBody(_ schema: String) -> String {
+        ##"{"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/\##(schema)"}}}}"##
+    }
+
+    static let template = ##"""
+    {
+      "openapi": "3.1.0",
+      "info": {"title": "ticketd", "version": "1", "description": "Order-ticket queue daemon: place an order, get a ticket at once, poll or wait for it."},
+      "paths": {
+        "/v1/orders": {
+          "post": {
+            "operationId": "placeOrder", "summary": "Place an order",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
+            "requestBody": \##(jsonBody("OrderRequest")),
+            "responses": {
+              "202": {"description": "Placed: the ticket", "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}},
+              "400": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)
+            }
+          },
+          "get": {
+            "operationId": "listOrders", "summary": "List orders (operator)", "security": \##(auth),
+            "parameters": [
+              {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["queued", "cooking", "ready", "picked_up", "cancelled", "failed", "expired"]}},
+              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+              {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+            ],
+            "responses": {"200": {"description": "A page of orders, oldest first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderList"}}}}, \##(authErrors), "422": \##(problem)}
+          }
+        },
+        "/v1/tickets/{ticket}": {
+          "get": {
+            "operationId": "getTicket", "summary": "The ticket's state; with wait, a long poll",
+            "parameters": [\##(ticketParam),
+              {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}},
+              {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+              {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {"200": \##(ticketOK), "304": {"description": "Not modified"}, "404": \##(problem), "422": \##(problem)}
+          },
+          "delete": {
+            "operationId": "cancelTicket", "summary": "Cancel an order still queued",
+            "parameters": [\##(ticketParam)],
+            "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/tickets/{ticket}/events": {
+          "get": {
+            "operationId": "streamTicketEvents", "summary": "Server-Sent Events: one event per change until a final state",
+            "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": \##(problem), "422": \##(problem)}
+          }
+        },
+        "/v1/tickets/{ticket}/pickup": {
+          "post": {
+            "operationId": "pickupTicket", "summary": "Collect a ready order",
+            "parameters": [\##(ticketParam)],
+            "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/menu": {"get": {"operationId": "getMenu", "summary": "The menu", "responses": {"200": {"description": "The menu", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Menu"}}}}}}},
+        "/v1/board": {"get": {"operationId": "getBoard", "summary": "Numbers preparing and ready", "responses": {"200": {"description": "The board", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Board"}}}}}}},
+        "/healthz": {"get": {"operationId": "healthz", "summary": "Alive", "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+        "/readyz": {"get": {"operationId": "readyz", "summary": "Ready to take orders", "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}, "503": \##(problem)}}},
+        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics", "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+        "/v1/orders/{id}": {
+          "get": {
+            "operationId": "getOrder", "summary": "One order with its events (operator)", "security": \##(auth),
+            "parameters": [\##(idParam)],
+            "responses": {"200": {"description": "The order and its history", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderWithEvents"}}}}, \##(authErrors), "404": \##(problem)}
+          }
+        },
+        "/v1/orders/{id}/cancel": {
+          "post": {
+            "operationId": "cancelOrder", "summary": "Cancel any order not yet final (operator)", "security": \##(auth),
+            "parameters": [\##(idParam)],
+            "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/orders/{id}/requeue": {
+          "post": {
+            "operationId": "requeueOrder", "summary": "Put a failed order back in the queue (operator)", "security": \##(auth),
+            "parameters": [\##(idParam)],
+            "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/kitchen/claim": {
+          "post": {
+            "operationId": "claimOrder", "summary": "Claim the next order with a lease (external cooks)", "security": \##(auth),
+            "requestBody": \##(jsonBody("ClaimRequest")),
+            "responses": {"200": {"description": "Claimed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Claim"}}}}, "204": {"description": "Nothing came within wait"}, "400": \##(problem), \##(authErrors), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/kitchen/orders/{id}/renew": {
+          "post": {
+            "operationId": "renewLease", "summary": "Extend the lease", "security": \##(auth),
+            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("RenewRequest")),
+            "responses": {"200": {"description": "Renewed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Lease"}}}}, "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/kitchen/orders/{id}/ready": {
+          "post": {
+            "operationId": "markReady", "summary": "Mark the order ready", "security": \##(auth),
+            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("LeaseRequest")),
+            "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+          }
+        },
+        "/v1/kitchen/orders/{id}/fail": {
+          "post": {
+            "operationId": "failAttempt", "summary": "Report a failed attempt", "security": \##(auth),
+            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("FailRequest")),
+            "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+          }
+        }
+      },
+      "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+          "OrderLine": {"type": "object", "additionalProperties": false, "required": ["item"], "properties": {
+            "item": {"type": "string", "enum": "__MENU_ENUM__"},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1}}},
+          "OrderRequest": {"type": "object", "additionalProperties": false, "required": ["items"], "properties": {
+            "items": {"type": "array", "minItems": 1, "maxItems": 50, "items": {"$ref": "#/components/schemas/OrderLine"}},
+            "customer": {"type": ["string", "null"], "maxLength": 64},
+            "note": {"type": ["string", "null"], "maxLength": 280},
+            "priority": {"type": ["string", "null"], "enum": ["normal", "rush", null]}}},
+          "Ticket": {"type": "object", "required": ["ticket", "number", "status", "version", "items", "customer", "note", "priority", "created_at", "cooking_at", "ready_at", "finished_at"], "properties": {
+            "ticket": {"type": "string"},
+            "number": {"type": "integer", "minimum": 1},
+            "status": {"$ref": "#/components/schemas/Status"},
+            "version": {"type": "integer", "minimum": 1},
+            "position": {"type": "integer", "minimum": 0, "description": "Orders claimed before this one; present while queued"},
+            "estimated_ready_at": {"type": "string", "format": "date-time", "description": "Present while queued or cooking"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}},
+            "customer": {"type": ["string", "null"]},
+            "note": {"type": ["string", "null"]},
+            "priority": {"type": "string", "enum": ["normal", "rush"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "cooking_at": {"type": ["string", "null"], "format": "date-time"},
+            "ready_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
+          "Status": {"type": "string", "enum": ["queued", "cooking", "ready", "picked_up", "cancelled", "failed", "expired"]},
+          "OperatorOrder": {"type": "object", "required": ["id", "ticket", "number", "status", "version", "priority", "items", "attempts", "max_attempts", "created_at"], "properties": {
+            "id": {"type": "integer"}, "ticket": {"type": "string"}, "number": {"type": "integer"},
+            "status": {"$ref": "#/components/schemas/Status"}, "version": {"type": "integer"},
+            "priority": {"type": "string", "enum": ["normal", "rush"]},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLine"}},
+            "customer": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
+            "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]}, "lease_owner": {"type": ["string", "null"]},
+            "lease_expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "cook_seconds": {"type": "number"},
+            "available_at": {"type": "string", "format": "date-time"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "cooking_at": {"type": ["string", "null"], "format": "date-time"},
+            "ready_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
+          "OrderWithEvents": {"allOf": [{"$ref": "#/components/schemas/OperatorOrder"}, {"type": "object", "required": ["events"], "properties": {
+            "events": {"type": "array", "items": {"type": "object", "required": ["from", "to", "at"], "properties": {
+              "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "detail": {"type": ["string", "null"]}}}}}}]},
+          "OrderList": {"type": "object", "required": ["orders", "next"], "properties": {
+            "orders": {"type": "array", "items": {"$ref": "#/components/schemas/OperatorOrder"}},
+            "next": {"type": ["string", "null"], "description": "Pass as after= for the next page"}}},
+          "ClaimRequest": {"type": "object", "additionalProperties": false, "required": ["cook"], "properties": {
+            "cook": {"type": "string", "minLength": 1, "maxLength": 64},
+            "lease_seconds": {"type": "number", "minimum": 1, "maximum": 3600},
+            "wait": {"type": "number", "minimum": 0}}},
+          "Claim": {"type": "object", "required": ["order", "lease", "lease_expires_at"], "properties": {
+            "order": {"$ref": "#/components/schemas/OperatorOrder"}, "lease": {"type": "string"},
+            "lease_expires_at": {"type": "string", "format": "date-time"}}},
+          "LeaseRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {"lease": {"type": "string", "minLength": 1}}},
+          "RenewRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {"lease": {"type": "string", "minLength": 1}, "lease_seconds": {"type": "number", "minimum": 1, "maximum": 3600}}},
+          "Lease": {"type": "object", "required": ["lease", "lease_expires_at"], "properties": {"lease": {"type": "string"}, "lease_expires_at": {"type": "string", "format": "date-time"}}},
+          "FailRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {
+            "lease": {"type": "string", "minLength": 1}, "error": {"type": ["string", "null"]}, "retry": {"type": ["boolean", "null"]}}},
+          "Menu": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["item", "cook_seconds"], "properties": {"item": {"type": "string"}, "cook_seconds": {"type": "number"}}}}}},
+          "Board": {"type": "object", "required": ["preparing", "ready"], "properties": {"preparing": {"type": "array", "items": {"type": "integer"}}, "ready": {"type": "array", "items": {"type": "integer"}}}},
+          "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+          "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"], "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
+        }
+      }
+    }
+    """##
+}

@@ -1,0 +1,15 @@
+import Hummingbird
+import NIOCore
+
+/// The request context: Hummingbird's core storage plus the connection's channel, so that a long
+/// poll or SSE stream notices at once when its client goes away.
+public struct TicketRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Nil in router tests, which have no connection.
+    public let channel: (any Channel)?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        channel = source.channel
+    }
+}

@@ -1,0 +1,227 @@
+import CoreMetrics
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TicketCore
+import TicketStore
+
+/// The in-process cooks: one service, each cook a child task. An idle cook waits for the
+/// writer's "work available" signal (no polling interval); it claims with a lease, renews the
+/// lease while cooking, and marks the order ready or reports the failure. On graceful shutdown
+/// cooks stop claiming, finish within `shutdown_grace_seconds`, and hand back what is unfinished.
+public final class Kitchen: Service, Sendable {
+    let store: OrderStore
+    let settings: KitchenSettingsBox
+    let estimator: CookTimeEstimator
+    let logger: Logger
+    let handlerFactory: @Sendable (KitchenSettings.HandlerKind) -> any CookingHandler
+    let waitTimer: CoreMetrics.Timer
+    let cookTimer: CoreMetrics.Timer
+    let outcomes: [String: CoreMetrics.Counter]
+    /// Opens when graceful shutdown begins: no new claims.
+    let stopping = Latch.Gate()
+    /// Opens `shutdown_grace_seconds` after that: unfinished orders are handed back.
+    let graceOver = Latch.Gate()
+    private let busy = Atomic<Int>(0)
+    /// Fires once all cooks have started (tests wait for it).
+    public let started = Latch.Gate()
+
+    public init(store: OrderStore, settings: KitchenSettingsBox, estimator: CookTimeEstimator,
+                metrics: any MetricsFactory, logger: Logger = Logger(label: "ticketd.kitchen"),
+                handlerFactory: (@Sendable (KitchenSettings.HandlerKind) -> any CookingHandler)? = nil) {
+        self.store = store
+        self.settings = settings
+        self.estimator = estimator
+        self.logger = logger
+        self.handlerFactory = handlerFactory ?? Kitchen.defaultHandler
+        waitTimer = CoreMetrics.Timer(label: "ticketd_order_wait_seconds", preferredDisplayUnit: .seconds, factory: metrics)
+        cookTimer = CoreMetrics.Timer(label: "ticketd_order_cook_seconds", preferredDisplayUnit: .seconds, factory: metrics)
+        var outcomes: [String: CoreMetrics.Counter] = [:]
+        for o in ["ready", "failed_attempt", "lease_lost", "handed_back"] {
+            outcomes[o] = CoreMetrics.Counter(label: "ticketd_cook_outcomes_total", dimensions: [("outcome", o)], factory: metrics)
+        }
+        self.outcomes = outcomes
+    }
+
+    @Sendable static func defaultHandler(_ kind: KitchenSettings.HandlerKind) -> any CookingHandler {
+        switch kind {
+        case .simulate: return SimulatedCooking()
+        case .command(let argv, let timeout): return CommandCooking(argv: argv, timeoutSeconds: timeout)
+        }
+    }
+
+    /// Cooks cooking right now.
+    public var busyCooks: Int { busy.load(ordering: .relaxed) }
+
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    await self.stopping.wait()
+                } onGracefulShutdown: {
+                    self.beginShutdown()
+                }
+            }
+            // Cooks 0..<n; a reload that raises the count starts more, one that lowers it lets
+            // the extra cooks finish their order and leave.
+            var running = 0
+            while !stopping.isOpen {
+                let wanted = settings.current.cooks
+                while running < wanted {
+                    let index = running
+                    group.addTask { await self.cookLoop(index: index) }
+                    running += 1
+                }
+                if running >= wanted { running = wanted }
+                started.open()
+                await withTaskGroup(of: Void.self) { wait in
+                    wait.addTask { await self.settings.waitForChange() }
+                    wait.addTask { await self.stopping.wait() }
+                    await wait.next()
+                    wait.cancelAll()
+                }
+            }
+        }
+        logger.info("kitchen stopped")
+    }
+
+    /// Stops claiming at once and starts the grace period for orders being cooked.
+    public func beginShutdown() {
+        guard !stopping.isOpen else { return }
+        stopping.open()
+        store.notifier.signalWork()  // wake idle cooks so they leave
+        let grace = settings.current.shutdownGraceSeconds
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int64((grace * 1000).rounded())))
+            self.graceOver.open()
+        }
+    }
+
+    func cookLoop(index: Int) async {
+        let name = "cook-\(index + 1)"
+        var logger = self.logger
+        logger[metadataKey: "cook"] = "\(name)"
+        while !stopping.isOpen {
+            let current = settings.current
+            if index >= current.cooks { return }
+            let epoch = store.notifier.workEpoch
+            let claim: Claim?
+            do {
+                claim = try await store.claimNext(cook: name, leaseSeconds: current.leaseSeconds)
+            } catch {
+                logger.warning("claim failed", metadata: ["error": "\(error)"])
+                await store.notifier.waitForWork(after: epoch, until: .now + .seconds(1))
+                continue
+            }
+            if let claim {
+                await cook(claim, settings: current, logger: logger)
+                continue
+            }
+            // Idle: wake on new work, or when the earliest retry becomes claimable, or at the
+            // next sweep, which also notices outside writes.
+            var until = ContinuousClock.now + .seconds(5)
+            if let next = try? await store.nextAvailableAt() {
+                let ms = next.milliseconds - store.clockNow().milliseconds
+                until = min(until, ContinuousClock.now + .milliseconds(max(ms, 1)))
+            }
+            await store.notifier.waitForWork(after: epoch, until: until)
+        }
+    }
+
+    enum Outcome: Sendable {
+        case cooked
+        case failed(String)
+        case leaseLost
+        case handBack
+    }
+
+    func cook(_ claim: Claim, settings: KitchenSettings, logger base: Logger) async {
+        var logger = base
+        logger[metadataKey: "order"] = "\(claim.order.id)"
+        logger[metadataKey: "number"] = "\(claim.order.number)"
+        busy.add(1, ordering: .relaxed)
+        defer { busy.subtract(1, ordering: .relaxed) }
+        let order = claim.order
+        if let cookingAt = order.cookingAt {
+            waitTimer.recordMilliseconds(max(0, cookingAt.milliseconds - order.createdAt.milliseconds))
+        }
+        logger.debug("cooking", metadata: ["attempt": "\(order.attempts)"])
+        let handler = handlerFactory(settings.handler)
+        let started = ContinuousClock.now
+        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                do {
+                    try await handler.cook(order)
+                    return .cooked
+                } catch let failure as CookingFailure {
+                    return .failed(failure.message)
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return .failed("\(error)")
+                }
+            }
+            let renewLogger = logger
+            group.addTask { await self.renewWhileCooking(claim, leaseSeconds: settings.leaseSeconds, logger: renewLogger) }
+            group.addTask {
+                await self.graceOver.wait()
+                return Task.isCancelled ? nil : .handBack
+            }
+            var result: Outcome = .handBack
+            while let next = await group.next() {
+                if let next { result = next; break }
+            }
+            group.cancelAll()
+            return result
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        do {
+            switch outcome {
+            case .cooked:
+                let ready = try await store.markReady(orderID: order.id, lease: claim.lease)
+                cookTimer.recordNanoseconds(Int64(seconds * 1e9))
+                estimator.record(expected: order.cookSeconds, actual: seconds)
+                outcomes["ready"]?.increment()
+                logger.info("order ready", metadata: ["version": "\(ready.version)"])
+            case .failed(let message):
+                let after = try await store.failAttempt(orderID: order.id, lease: claim.lease, error: message, retry: true)
+                outcomes["failed_attempt"]?.increment()
+                logger.warning("attempt failed", metadata: ["error": "\(message)", "now": "\(after.status.rawValue)"])
+            case .leaseLost:
+                outcomes["lease_lost"]?.increment()
+                logger.warning("lease lost while cooking; the order is no longer ours")
+            case .handBack:
+                _ = try await store.handBack(orderID: order.id, lease: claim.lease,
+                                             reason: "handed back by \(claim.order.leaseOwner ?? "a cook") at shutdown")
+                outcomes["handed_back"]?.increment()
+                logger.notice("order handed back to the queue at shutdown")
+            }
+        } catch StoreError.leaseLost {
+            outcomes["lease_lost"]?.increment()
+            logger.warning("lease lost before the result could be recorded")
+        } catch {
+            logger.error("could not record the cooking result", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Renews the lease every third of its length; returns `.leaseLost` if a renewal is refused,
+    /// nil when cancelled (cooking ended).
+    func renewWhileCooking(_ claim: Claim, leaseSeconds: Double, logger: Logger) async -> Outcome? {
+        let interval = max(0.2, leaseSeconds / 3)
+        while true {
+            do {
+                try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+            } catch {
+                return nil
+            }
+            do {
+                _ = try await store.renewLease(orderID: claim.order.id, lease: claim.lease, leaseSeconds: leaseSeconds)
+            } catch StoreError.leaseLost, StoreError.notFound {
+                return .leaseLost
+            } catch {
+                logger.warning("lease renewal failed; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
