@@ -91,7 +91,7 @@ let package = Package(
         // Store benchmark, run in release: `swift run -c release ticketd-bench`.
         .executableTarget(
             name: "ticketd-bench",
-            dependencies: ["TicketCore", "TicketStore"],
+            dependencies: ["TicketCore", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
