@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import TicketHTTP
@@ -60,8 +62,9 @@ final class LifecycleCoordinator: Service, Sendable {
         kitchen.beginShutdown()
     }
 
-    /// Pings systemd at half the watchdog interval while the writer commits; a stuck writer
-    /// stops the pings, and systemd restarts the daemon. Without a watchdog, waits for shutdown.
+    /// Pings systemd at half the watchdog interval while the HTTP event loops run tasks and the
+    /// writer commits; a stuck one stops the pings, and systemd restarts the daemon. Without a
+    /// watchdog, waits for shutdown.
     func watchdog() async throws {
         guard notifier.isEnabled, let interval = SystemdNotifier.watchdogInterval() else {
             try await gracefulShutdown()
@@ -70,7 +73,13 @@ final class LifecycleCoordinator: Service, Sendable {
         let half = interval / 2
         while !Task.isCancelled {
             let healthy = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { (try? await self.store.pingWriter()) != nil }
+                group.addTask {
+                    // Every event loop of the server runs a task, and the writer commits a batch.
+                    for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                        guard (try? await loop.submit({}).get()) != nil else { return false }
+                    }
+                    return (try? await self.store.pingWriter()) != nil
+                }
                 group.addTask {
                     try? await Task.sleep(for: half)
                     return false
@@ -82,7 +91,7 @@ final class LifecycleCoordinator: Service, Sendable {
             if healthy {
                 notifier.notify("WATCHDOG=1")
             } else {
-                logger.error("the store writer did not answer within half the watchdog interval; not pinging")
+                logger.error("an event loop or the store writer did not answer within half the watchdog interval; not pinging")
             }
             try await Task.sleep(for: half)
         }
