@@ -67,8 +67,45 @@ enum OrderRow {
         return out + "]"
     }
 
+    /// Reads what `encodeItems` wrote without Foundation's JSON decoder (it is on every read
+    /// path); anything else (say, a row an operator wrote by hand) goes to JSONDecoder.
     static func decodeItems(_ text: String) -> [OrderLine] {
-        (try? JSONDecoder().decode([OrderLine].self, from: Data(text.utf8))) ?? []
+        if let fast = decodeCompactItems(text) { return fast }
+        return (try? JSONDecoder().decode([OrderLine].self, from: Data(text.utf8))) ?? []
+    }
+
+    /// Parses exactly `[{"item":"…","quantity":N},…]` with simple escapes; nil otherwise.
+    static func decodeCompactItems(_ text: String) -> [OrderLine]? {
+        let u = Array(text.utf8)
+        var i = 0
+        func expect(_ literal: StaticString) -> Bool {
+            let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            guard i + bytes.count <= u.count else { return false }
+            for b in bytes { if u[i] != b { return false }; i += 1 }
+            return true
+        }
+        guard expect("[") else { return nil }
+        var lines: [OrderLine] = []
+        if i < u.count, u[i] == UInt8(ascii: "]") { return i + 1 == u.count ? [] : nil }
+        while true {
+            guard expect("{\"item\":\"") else { return nil }
+            var name: [UInt8] = []
+            while i < u.count, u[i] != UInt8(ascii: "\"") {
+                if u[i] == UInt8(ascii: "\\") { return nil }  // escapes: leave to JSONDecoder
+                name.append(u[i]); i += 1
+            }
+            guard expect("\",\"quantity\":") else { return nil }
+            var quantity = 0
+            var digits = 0
+            while i < u.count, u[i] >= 48, u[i] <= 57, digits < 9 {
+                quantity = quantity * 10 + Int(u[i] - 48); i += 1; digits += 1
+            }
+            guard digits > 0, expect("}") else { return nil }
+            lines.append(OrderLine(item: String(decoding: name, as: UTF8.self), quantity: quantity))
+            if i < u.count, u[i] == UInt8(ascii: ",") { i += 1; continue }
+            guard expect("]"), i == u.count else { return nil }
+            return lines
+        }
     }
 
     /// A JSON string literal for `s`.

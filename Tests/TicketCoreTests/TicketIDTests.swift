@@ -1,0 +1,71 @@
+import Testing
+@testable import TicketCore
+
+@Suite("TicketID", .timeLimit(.minutes(1)))
+struct TicketIDTests {
+    static let urlSafe = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    @Test("24 URL-safe characters, well formed")
+    func shape() {
+        for _ in 0..<1000 {
+            let id = TicketID.generate()
+            #expect(id.utf8.count == 24)
+            #expect(id.utf8.allSatisfy { Self.urlSafe.contains($0) }, "\(id)")
+            #expect(TicketID.isWellFormed(id[...]))
+        }
+        #expect(TicketID.length == 24)
+        #expect(TicketID.byteCount * 8 >= 128, "SPEC: at least 128 random bits")
+    }
+
+    @Test("10,000 generated ids are distinct and every position varies")
+    func distinct() {
+        var seen = Set<String>()
+        var perPosition = Array(repeating: Set<UInt8>(), count: 24)
+        for _ in 0..<10_000 {
+            let id = TicketID.generate()
+            seen.insert(id)
+            for (i, c) in id.utf8.enumerated() { perPosition[i].insert(c) }
+        }
+        #expect(seen.count == 10_000)
+        // 18 random bytes fill all 24 characters (no padding): each position should see
+        // (almost) all 64 symbols in 10,000 draws.
+        for (i, symbols) in perPosition.enumerated() {
+            #expect(symbols.count >= 60, "position \(i) saw only \(symbols.count) symbols")
+        }
+    }
+
+    @Test("base64url encoding uses - and _ and maps bits correctly")
+    func encoding() {
+        #expect(TicketID.base64URL([0xFB, 0xFF, 0xBF]) == "-_-_")
+        #expect(TicketID.base64URL([0, 0, 0]) == "AAAA")
+        #expect(TicketID.base64URL(Array("Man".utf8)) == "TWFu")
+        #expect(TicketID.base64URL([0x14, 0xFB, 0x9C, 0x03, 0xD9, 0x7E]) == "FPucA9l-")
+    }
+
+    @Test("isWellFormed refuses anything not shaped like an id",
+          arguments: [
+              "",
+              "AAAAAAAAAAAAAAAAAAAAAAA",          // 23
+              "AAAAAAAAAAAAAAAAAAAAAAAAA",        // 25
+              "AAAAAAAAAAAAAAAAAAAAAAA+",         // standard base64
+              "AAAAAAAAAAAAAAAAAAAAAAA/",
+              "AAAAAAAAAAAAAAAAAAAAAA==",         // padding
+              "AAAAAAAAAAAAAAAAAAAAAAA ",
+              "AAAAAAAAAAAAAAAAAAAAAA\u{E9}",     // 24 UTF-8 bytes, not ASCII
+              "../../../../../../etc/pa",
+          ])
+    func malformed(text: String) {
+        #expect(!TicketID.isWellFormed(text[...]))
+    }
+
+    @Test("isWellFormed accepts the whole alphabet, also as a substring of a path")
+    func wellFormed() {
+        #expect(TicketID.isWellFormed("abcdefghijklmnopqrstuvwx"[...]))
+        #expect(TicketID.isWellFormed("ABCDEFGHIJKLMNOPQRSTUVWX"[...]))
+        #expect(TicketID.isWellFormed("0123456789-_0123456789-_"[...]))
+        let path = "/v1/tickets/0123456789-_0123456789-_/pickup"
+        let parts = path.split(separator: "/")
+        #expect(TicketID.isWellFormed(parts[2]))
+        #expect(!TicketID.isWellFormed(parts[1]))
+    }
+}
