@@ -161,10 +161,13 @@ public final class GroupCommitWriter: Service, Sendable {
             logger.error("write batch failed; its \(batch.count) requests get 503", metadata: ["error": "\(commitError)"])
             for request in batch { request.fail(mapped) }
         } else {
+            // Publish first, then resume the callers: when a write returns, its change has
+            // already been announced.
             for request in batch {
-                if let e = request.complete() { effects.merge(e) }
+                if let e = request.committedEffects() { effects.merge(e) }
             }
             notifier.publish(effects)
+            for request in batch { request.complete() }
         }
         stats.withLock { s in
             s.batches += 1
@@ -207,8 +210,10 @@ public final class GroupCommitWriter: Service, Sendable {
 protocol PendingWrite: AnyObject, Sendable {
     /// Runs the request in its own savepoint, keeping its result or error.
     func execute(_ db: Database)
-    /// The batch committed: resume the caller; returns the effects to publish if it succeeded.
-    func complete() -> WriteEffects?
+    /// The batch committed: the effects to publish if this request succeeded.
+    func committedEffects() -> WriteEffects?
+    /// The batch committed: resume the caller with its result.
+    func complete()
     /// The batch did not commit: resume the caller with `error`.
     func fail(_ error: any Error)
 }
@@ -244,17 +249,19 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
         }
     }
 
-    func complete() -> WriteEffects? {
+    func committedEffects() -> WriteEffects? {
+        if case .success? = outcome { return effects }
+        return nil
+    }
+
+    func complete() {
         switch outcome {
         case .success(let v)?:
             continuation.resume(returning: v)
-            return effects
         case .failure(let e)?:
             continuation.resume(throwing: e)
-            return nil
         case nil:
             continuation.resume(throwing: StoreError.unavailable("the request did not run"))
-            return nil
         }
     }
 

@@ -32,10 +32,11 @@ extension OrderStore {
 
     /// Extends the lease to `leaseSeconds` from now. Throws `leaseLost` if it no longer holds.
     public func renewLease(orderID: Int64, lease: String, leaseSeconds: Double) async throws -> Timestamp {
-        let expires = now().adding(seconds: leaseSeconds)
+        let now = self.now()
+        let expires = now.adding(seconds: leaseSeconds)
         return try await writer.write { db, _ in
             guard try Row.fetchOne(db.cachedStatement(sql: SQL.renewLease),
-                                   arguments: [orderID, lease, expires.rfc3339]) != nil else {
+                                   arguments: [orderID, lease, expires.rfc3339, now.rfc3339]) != nil else {
                 throw try Self.leaseError(db, orderID: orderID)
             }
             return expires
@@ -47,7 +48,7 @@ extension OrderStore {
     public func markReady(orderID: Int64, lease: String) async throws -> Order {
         let now = self.now()
         return try await writer.write { db, effects in
-            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease, now: now)
             let cook = order.leaseOwner ?? "a cook"
             return try self.transition(db, order, .done, leaseToken: lease, now: now,
                                        detail: "cooked by \(cook)", effects: &effects)
@@ -60,7 +61,7 @@ extension OrderStore {
         let now = self.now()
         let policy = settings.retry
         return try await writer.write { db, effects in
-            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease, now: now)
             return try self.endAttempt(db, order, leaseToken: lease, error: error, retry: retry, policy: policy,
                                        now: now, effects: &effects)
         }
@@ -71,7 +72,7 @@ extension OrderStore {
     public func handBack(orderID: Int64, lease: String, reason: String) async throws -> Order {
         let now = self.now()
         return try await writer.write { db, effects in
-            let order = try Self.orderHeld(db, orderID: orderID, lease: lease)
+            let order = try Self.orderHeld(db, orderID: orderID, lease: lease, now: now)
             return try self.transition(db, order, .attemptFailed(attemptsLeft: true), leaseToken: lease, now: now,
                                        detail: reason, extras: TransitionExtras(availableAt: now), effects: &effects)
         }
@@ -94,10 +95,12 @@ extension OrderStore {
                               extras: TransitionExtras(lastError: error), effects: &effects)
     }
 
-    /// The order if `lease` still holds it; else `notFound` or `leaseLost`.
-    static func orderHeld(_ db: Database, orderID: Int64, lease: String) throws -> Order {
+    /// The order if `lease` still holds it at `now`; else `notFound` or `leaseLost` (a lease that
+    /// has run out is lost even before the rescuer has requeued its order).
+    static func orderHeld(_ db: Database, orderID: Int64, lease: String, now: Timestamp) throws -> Order {
         let holder = try String.fetchOne(db.cachedStatement(sql: SQL.leaseHolder), arguments: [orderID])
-        guard holder == lease, let order = try fetchOrder(db, id: orderID) else {
+        guard holder == lease, let order = try fetchOrder(db, id: orderID),
+              let expires = order.leaseExpiresAt, expires >= now else {
             throw try leaseError(db, orderID: orderID)
         }
         return order

@@ -46,7 +46,7 @@ enum SQL {
         """
     static let renewLease = """
         UPDATE orders SET lease_expires_at = ?3
-         WHERE id = ?1 AND status = 'cooking' AND lease_token = ?2
+         WHERE id = ?1 AND status = 'cooking' AND lease_token = ?2 AND lease_expires_at >= ?4
         RETURNING \(OrderRow.columns)
         """
     static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"

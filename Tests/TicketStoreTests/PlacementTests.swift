@@ -143,7 +143,7 @@ struct PlacementTests {
                     }
                 }
                 place()
-                let held = try OrderStore.orderHeld(db, orderID: claim.order.id, lease: claim.lease)
+                let held = try OrderStore.orderHeld(db, orderID: claim.order.id, lease: claim.lease, now: now)
                 _ = try store.endAttempt(db, held, leaseToken: claim.lease, error: "boom", retry: true,
                                          policy: settings.retry, now: now, effects: &effects)
                 place()
