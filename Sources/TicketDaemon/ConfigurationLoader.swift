@@ -86,14 +86,18 @@ public enum ConfigurationLoader {
             case "retention_days": config.retentionDays = try reader.seconds(value, key, min: 1, max: 36500)
             case "tickets": try parseTickets(value, into: &config.tickets, reader: &reader)
             case "kitchen": try parseKitchen(value, into: &config.kitchen, reader: &reader)
-            case "menu": config.menu = try parseMenu(value, reader: &reader)
+            case "menu":
+                // `menu:` with every entry commented out keeps the built-in menu.
+                if value.null == nil { config.menu = try parseMenu(value, reader: &reader) }
             default: throw ConfigurationError(key: key, "unknown key")
             }
         }
+        try validate(config)
         return config
     }
 
     static func parseTickets(_ node: Node, into tickets: inout DaemonConfiguration.Tickets, reader: inout Reader) throws {
+        if node.null != nil { return }  // `tickets:` with every key commented out: the defaults
         for (keyNode, value) in try reader.mapping(node, "tickets") {
             let key = "tickets." + (keyNode.string ?? "?")
             switch key {
@@ -105,6 +109,7 @@ public enum ConfigurationLoader {
     }
 
     static func parseKitchen(_ node: Node, into kitchen: inout DaemonConfiguration.Kitchen, reader: inout Reader) throws {
+        if node.null != nil { return }  // `kitchen:` with every key commented out: the defaults
         for (keyNode, value) in try reader.mapping(node, "kitchen") {
             let key = "kitchen." + (keyNode.string ?? "?")
             switch key {

@@ -53,8 +53,10 @@ public struct Daemon: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(config.listen.host, port: config.listen.port),
                                                     serverName: nil, reuseAddress: true),
             onServerRunning: { channel in
-                let address = channel.localAddress.map { "\($0.ipAddress ?? config.listen.host):\($0.port ?? config.listen.port)" }
-                    ?? config.listen.description
+                // ListenAddress puts an IPv6 host in brackets: `[::1]:8080`, not `::1:8080`.
+                let address = channel.localAddress.map {
+                    ListenAddress(host: $0.ipAddress ?? config.listen.host, port: $0.port ?? config.listen.port).description
+                } ?? config.listen.description
                 coordinator.serverRunning(address: address)
             },
             logger: logger.with(label: "ticketd.http", level: max(config.logLevel, .notice))
@@ -64,7 +66,7 @@ public struct Daemon: Sendable {
                 services: [
                     .init(service: store.writer),
                     .init(service: sweeper),
-                    .init(service: kitchen),
+                    .init(service: KitchenService(kitchen: kitchen)),
                     .init(service: app),
                     .init(service: reloader),
                     .init(service: coordinator),
@@ -76,6 +78,20 @@ public struct Daemon: Sendable {
         try await group.run()
         try store.close()
         logger.info("stopped cleanly")
+    }
+}
+
+/// Runs the kitchen as a service of the group. The coordinator starts the kitchen's shutdown
+/// early (at the first signal cooks stop claiming and their grace period starts), so the kitchen
+/// can finish before the group asks it to stop; ServiceGroup takes a service that returns before
+/// its turn in the shutdown order for a failure (and the daemon would exit 1). This waits for
+/// that turn.
+struct KitchenService: Service {
+    let kitchen: Kitchen
+
+    func run() async {
+        await kitchen.run()
+        try? await gracefulShutdown()
     }
 }
 
