@@ -36,7 +36,8 @@ final class LifecycleCoordinator: Service, Sendable {
 
     func run() async throws {
         try await withGracefulShutdownHandler {
-            try await cancelWhenGracefulShutdown {
+            do {
+                try await cancelWhenGracefulShutdown {
                 let handedBack = try await self.store.handBackAbandoned()
                 if !handedBack.isEmpty {
                     self.logger.notice("orders left cooking by an earlier run were handed back",
@@ -48,6 +49,9 @@ final class LifecycleCoordinator: Service, Sendable {
                 self.logger.notice("ticketd listening on \(address)")
                 self.notifier.notify("READY=1\nSTATUS=serving on \(address)")
                 try await self.watchdog()
+                }
+            } catch is CancellationError where Task.isShuttingDownGracefully {
+                // Shutdown ended the start-up steps or the watchdog loop: a normal end.
             }
         } onGracefulShutdown: {
             self.beginShutdown()

@@ -184,7 +184,7 @@ final class TicketdProcess: @unchecked Sendable {
     private var exitStatus: ExitStatus?
 
     /// Starts `binary arguments…` with `directory` as its working directory.
-    init(binary: URL? = nil, arguments: [String], directory: URL) throws {
+    init(binary: URL? = nil, arguments: [String], directory: URL, environment extra: [String: String] = [:]) throws {
         let executable = try binary ?? TicketdBinary.require()
         self.directory = directory
         self.arguments = arguments
@@ -196,6 +196,7 @@ final class TicketdProcess: @unchecked Sendable {
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID"] {
             environment[key] = nil
         }
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let outPipe = Pipe()
         let errPipe = Pipe()
