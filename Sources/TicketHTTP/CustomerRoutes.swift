@@ -113,6 +113,10 @@ struct CustomerRoutes: Sendable {
     /// Answers at once if the version is no longer `version` (or the version current when the
     /// request arrived, when none is given), else when it changes or after `wait` seconds.
     func longPoll(ticket: String, wait: Double, version: Int?, context: TicketRequestContext) async throws -> Response {
+        // Watch the connection before subscribing, so a client that leaves while waiting is seen.
+        var watch: ChannelClosure.Watch?
+        if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
+        defer { watch?.stop() }
         // Register before reading, so a change committed in between is not missed.
         let subscription = env.store.notifier.subscribe(ticket: ticket)
         defer { subscription.close() }
@@ -123,9 +127,8 @@ struct CustomerRoutes: Sendable {
         if order.version != known || wait <= 0 || env.state.isStopping {
             return ticketResponse(order, position: position)
         }
-        let changed = await Self.waitForChange(subscription, beyond: known, seconds: wait, channel: context.channel)
-        if !changed, context.channel.map({ !$0.isActive }) == true {
-            // The client went away: nobody reads an answer.
+        if await Self.waitForChange(subscription, beyond: known, seconds: wait, watch: watch) == .clientGone {
+            // The client went away: nobody reads an answer, so skip the read.
             return Response(status: .noContent)
         }
         guard let (current, currentPosition) = try await env.store.orderWithPosition(ticket: ticket) else {
@@ -136,24 +139,29 @@ struct CustomerRoutes: Sendable {
 
     /// True when a change beyond `version` arrived before the deadline; false on timeout, on a
     /// closed client connection, or at shutdown (the subscription ends).
+    /// How a long poll's wait ended.
+    enum WaitOutcome: Sendable {
+        case changed, timedOut, clientGone
+    }
+
     static func waitForChange(_ subscription: ChangeNotifier.Subscription, beyond version: Int, seconds: Double,
-                              channel: (any Channel)?) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
+                              watch: ChannelClosure.Watch?) async -> WaitOutcome {
+        await withTaskGroup(of: WaitOutcome.self) { group in
             group.addTask {
-                for await order in subscription.changes where order.version > version { return true }
-                return false
+                for await order in subscription.changes where order.version > version { return .changed }
+                return .timedOut  // the subscription ended: shutdown
             }
             group.addTask {
                 try? await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded())))
-                return false
+                return .timedOut
             }
-            if let channel {
+            if let watch {
                 group.addTask {
-                    await ChannelClosure.wait(channel)
-                    return false
+                    await watch.wait()
+                    return Task.isCancelled ? .timedOut : .clientGone
                 }
             }
-            let first = await group.next() ?? false
+            let first = await group.next() ?? .timedOut
             group.cancelAll()
             subscription.close()
             return first
@@ -164,27 +172,35 @@ struct CustomerRoutes: Sendable {
     /// state. `Last-Event-ID` (a version) skips what the client has seen.
     func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
+        // Watch the connection before subscribing, so a client that leaves is seen.
+        var watch: ChannelClosure.Watch?
+        if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
         let subscription = env.store.notifier.subscribe(ticket: ticket)
         guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
             subscription.close()
+            watch?.stop()
             throw Problem.ticketNotFound
         }
         var lastSeen = 0
         if let header = request.headers[.lastEventID] {
             guard let v = Int(header.trimmingCharacters(in: .whitespaces)), v >= 0 else {
                 subscription.close()
+                watch?.stop()
                 throw Problem.validation([.init("Last-Event-ID", "must be a ticket version (a whole number)")])
             }
             lastSeen = v
         }
         let env = self.env
-        let channel = context.channel
+        let clientWatch = watch
         let resumeAfter = lastSeen
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
         let body = ResponseBody { writer in
-            defer { subscription.close() }
+            defer {
+                subscription.close()
+                clientWatch?.stop()
+            }
             var sent = resumeAfter
             if order.version > sent {
                 try await writer.write(Self.sseEvent(env, order, position: position))
@@ -196,7 +212,8 @@ struct CustomerRoutes: Sendable {
             }
             // Ends the subscription when the client goes away, so the loop below ends too.
             let watcher = Task {
-                if let channel { await ChannelClosure.wait(channel) } else { return }
+                guard let clientWatch else { return }
+                await clientWatch.wait()
                 subscription.close()
             }
             defer { watcher.cancel() }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 import TicketStore
 
 /// Turns every error into `application/problem+json`: problems as they are, Hummingbird's own
@@ -15,6 +16,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem.from(error).response()
         } catch let error as HTTPError {
             return Self.problem(for: error, request: request).response()
+        } catch is NIOTooManyBytesError {
+            // `Request.collectBody(upTo:)` throws this (not an HTTPError) past the limit.
+            return Self.problem(for: HTTPError(.contentTooLarge), request: request).response()
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             return Problem(.internalServerError, type: "internal", title: "Internal error",

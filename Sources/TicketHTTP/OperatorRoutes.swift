@@ -37,7 +37,7 @@ struct OperatorRoutes: Sendable {
         router.post("/v1/kitchen/orders/:id/renew") { request, context in
             try self.authorize(request)
             let id = try Self.orderID(context)
-            let body = try await self.body(request, fields: ["lease"])
+            let body = try await self.body(request, fields: ["lease", "lease_seconds"])
             let lease = try Self.lease(body)
             let seconds = try Self.number(body["lease_seconds"], field: "lease_seconds", range: 1...3600) ?? 30
             do {

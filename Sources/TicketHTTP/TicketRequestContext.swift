@@ -5,7 +5,7 @@ import NIOCore
 /// poll or SSE stream notices at once when its client goes away.
 public struct TicketRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Nil in router tests, which have no connection.
+    /// The connection (in router tests, an inactive test channel).
     public let channel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {

@@ -8,6 +8,12 @@ import System
 import SystemPackage
 #endif
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Runs `kitchen.command` once per attempt with the order as JSON on standard input and
 /// `TICKETD_TICKET`, `TICKETD_NUMBER`, `TICKETD_ORDER_ID` in its environment. Exit 0 means
 /// ready; a non-zero exit, a signal, or `command_timeout_seconds` passing is a failed attempt
@@ -27,9 +33,28 @@ public struct CommandCooking: CookingHandler {
 
     struct Timeout: Error {}
 
+    /// Writing to a pipe whose reader has gone (a program that exits without reading all of its
+    /// input) raises SIGPIPE, whose default action ends the daemon. Ignored once, process-wide, so
+    /// that the write fails with EPIPE instead; Subprocess resets dispositions in the child.
+    static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    /// The order JSON on standard input. A program may exit without reading it: then its exit
+    /// status, not the broken pipe, says how the attempt went.
+    struct OrderInput: InputProtocol {
+        let bytes: [UInt8]
+        func write(with writer: StandardInputWriter) async throws {
+            do {
+                _ = try await writer.write(bytes)
+            } catch {
+                // EPIPE: the program stopped reading; its termination status decides.
+            }
+        }
+    }
+
     public func cook(_ order: Order) async throws {
         guard let program = argv.first, !program.isEmpty else { throw CookingFailure("kitchen.command is empty") }
-        let input = Self.orderJSON(order)
+        _ = Self.ignoreBrokenPipes
+        let input = OrderInput(bytes: Array(Self.orderJSON(order).utf8))
         let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
         let environment = Environment.inherit.updating([
             "TICKETD_TICKET": order.ticket,
@@ -45,7 +70,7 @@ public struct CommandCooking: CookingHandler {
                 options.teardownSequence = [.send(signal: .kill, toProcessGroup: true, allowedDurationToNextStep: .milliseconds(200))]
                 do {
                     let result = try await run(executable, arguments: arguments, environment: environment,
-                                               platformOptions: options, input: .string(input),
+                                               platformOptions: options, input: input,
                                                output: .discarded, error: .string(limit: Self.stderrLimit))
                     return .success((result.terminationStatus, result.standardError))
                 } catch {

@@ -23,6 +23,8 @@ public final class Kitchen: Service, Sendable {
     /// Opens `shutdown_grace_seconds` after that: unfinished orders are handed back.
     let graceOver = Latch.Gate()
     private let busy = Atomic<Int>(0)
+    /// The indexes of the cooks running now.
+    private let cookIndexes = Mutex<Set<Int>>([])
     /// Fires once all cooks have started (tests wait for it).
     public let started = Latch.Gate()
 
@@ -62,20 +64,24 @@ public final class Kitchen: Service, Sendable {
                     self.beginShutdown()
                 }
             }
-            // Cooks 0..<n; a reload that raises the count starts more, one that lowers it lets
-            // the extra cooks finish their order and leave.
-            var running = 0
+            // Cooks 0..<n; a reload that raises the count starts the missing ones, one that lowers
+            // it lets the extra cooks finish their order and leave. A cook still running (not yet
+            // gone after a lowering) is not started twice.
             while !stopping.isOpen {
-                let wanted = settings.current.cooks
-                while running < wanted {
-                    let index = running
-                    group.addTask { await self.cookLoop(index: index) }
-                    running += 1
+                let (current, generation) = settings.snapshot
+                let missing = cookIndexes.withLock { running -> [Int] in
+                    let missing = (0..<max(0, current.cooks)).filter { !running.contains($0) }
+                    running.formUnion(missing)
+                    return missing
                 }
-                if running >= wanted { running = wanted }
+                for index in missing {
+                    group.addTask { await self.cookLoop(index: index) }
+                }
+                // Idle cooks beyond the new count wake up and leave.
+                if cookIndexes.withLock({ $0.contains { $0 >= current.cooks } }) { store.notifier.signalWork() }
                 started.open()
                 await withTaskGroup(of: Void.self) { wait in
-                    wait.addTask { await self.settings.waitForChange() }
+                    wait.addTask { await self.settings.waitForChange(after: generation) }
                     wait.addTask { await self.stopping.wait() }
                     await wait.next()
                     wait.cancelAll()
@@ -103,7 +109,14 @@ public final class Kitchen: Service, Sendable {
         logger[metadataKey: "cook"] = "\(name)"
         while !stopping.isOpen {
             let current = settings.current
-            if index >= current.cooks { return }
+            // Leaving is decided under the same lock as starting, so a reload that raises the
+            // count again either keeps this cook or starts a new one, never both or neither.
+            let leave = cookIndexes.withLock { running -> Bool in
+                guard index >= settings.current.cooks else { return false }
+                running.remove(index)
+                return true
+            }
+            if leave { return }
             let epoch = store.notifier.workEpoch
             let claim: Claim?
             do {

@@ -34,18 +34,50 @@ public struct KitchenSettings: Sendable, Equatable {
 
 /// Holds the current settings and tells waiting parties when they change.
 public final class KitchenSettingsBox: Sendable {
-    private let value: Mutex<KitchenSettings>
-    private let changed = Latch.Signal()
+    private struct State {
+        var settings: KitchenSettings
+        /// Bumped by every `update`, so that a waiter misses no change made between reading the
+        /// settings and starting to wait.
+        var generation: UInt64 = 0
+        var nextID: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+    private let state: Mutex<State>
 
-    public init(_ settings: KitchenSettings) { value = Mutex(settings) }
+    public init(_ settings: KitchenSettings) { state = Mutex(State(settings: settings)) }
 
-    public var current: KitchenSettings { value.withLock { $0 } }
+    public var current: KitchenSettings { state.withLock { $0.settings } }
 
-    public func update(_ settings: KitchenSettings) {
-        value.withLock { $0 = settings }
-        changed.fire()
+    /// The settings with the generation they belong to (for `waitForChange(after:)`).
+    var snapshot: (settings: KitchenSettings, generation: UInt64) {
+        state.withLock { ($0.settings, $0.generation) }
     }
 
-    /// Returns after the next `update`, or on cancellation.
-    func waitForChange() async { await changed.wait() }
+    public func update(_ settings: KitchenSettings) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.settings = settings
+            s.generation &+= 1
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for w in waiters { w.resume() }
+    }
+
+    /// Returns once the settings have changed since `generation` (at once if they already
+    /// have), or on cancellation.
+    func waitForChange(after generation: UInt64) async {
+        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.generation != generation || Task.isCancelled { return true }
+                    s.waiters[id] = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
 }
