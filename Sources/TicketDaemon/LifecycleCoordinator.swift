@@ -67,37 +67,54 @@ final class LifecycleCoordinator: Service, Sendable {
     }
 
     /// Pings systemd at half the watchdog interval while the HTTP event loops run tasks and the
-    /// writer commits; a stuck one stops the pings, and systemd restarts the daemon. Without a
-    /// watchdog, waits for shutdown.
+    /// writer commits; a stuck one stops the pings, and systemd restarts the daemon. Each round
+    /// also sends `STATUS=` with the queue figures. Without `NOTIFY_SOCKET`, waits for shutdown.
     func watchdog() async throws {
-        guard notifier.isEnabled, let interval = SystemdNotifier.watchdogInterval() else {
+        guard notifier.isEnabled else {
             try await gracefulShutdown()
             return
         }
-        let half = interval / 2
+        let watchdog = SystemdNotifier.watchdogInterval()
+        let period = watchdog.map { $0 / 2 } ?? .seconds(5)
+        let address = self.address.withLock { $0 } ?? "?"
+        var lastStatus = ""
         while !Task.isCancelled {
-            let healthy = await withTaskGroup(of: Bool.self) { group in
-                group.addTask {
-                    // Every event loop of the server runs a task, and the writer commits a batch.
-                    for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
-                        guard (try? await loop.submit({}).get()) != nil else { return false }
-                    }
-                    return (try? await self.store.pingWriter()) != nil
+            let started = ContinuousClock.now
+            if watchdog != nil {
+                if await probe(timeout: period / 2) {
+                    notifier.notify("WATCHDOG=1")
+                } else {
+                    logger.error("an event loop or the store writer did not answer within a quarter of the watchdog interval; not pinging")
                 }
-                group.addTask {
-                    try? await Task.sleep(for: half)
-                    return false
+            }
+            if let counts = try? await store.liveCounts() {
+                let status = "STATUS=serving on \(address): \(counts[.queued] ?? 0) queued, \(counts[.cooking] ?? 0) cooking, \(counts[.ready] ?? 0) ready"
+                if status != lastStatus {
+                    notifier.notify(status)
+                    lastStatus = status
                 }
-                let first = await group.next() ?? false
-                group.cancelAll()
-                return first
             }
-            if healthy {
-                notifier.notify("WATCHDOG=1")
-            } else {
-                logger.error("an event loop or the store writer did not answer within half the watchdog interval; not pinging")
+            try await Task.sleep(until: started + period)
+        }
+    }
+
+    /// True when every event loop of the server runs a task and the writer commits a batch
+    /// within `timeout`.
+    func probe(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                    guard (try? await loop.submit({}).get()) != nil else { return false }
+                }
+                return (try? await self.store.pingWriter()) != nil
             }
-            try await Task.sleep(for: half)
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
     }
 }

@@ -89,6 +89,24 @@ struct OperationsTests {
         }
         #expect(pings >= 4, "saw \(pings) WATCHDOG=1 pings\n\(socket.messages)")
 
+        // The queue figures in STATUS=, once an order is waiting.
+        _ = try await HTTPClient(port: port).placeOrder([("cola", 1)])
+        let statusLine = try await onThread { socket.waitFor(timeout: 10) { $0.contains("STATUS=serving on") && $0.contains("queued") } }
+        #expect(statusLine != nil, "no STATUS= with queue figures\n\(socket.messages)")
+
+        // SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1 again.
+        daemon.signal(SIGHUP)
+        let reloading = try await onThread { socket.waitFor(timeout: 10) { $0.contains("RELOADING=1") } }
+        #expect(reloading?.contains("MONOTONIC_USEC=") == true, "\(socket.messages)")
+        let readyAgain = try await onThread { () -> String? in
+            let deadline = Deadline(seconds: 10)
+            while !deadline.hasPassed {
+                if let m = socket.receive(timeout: deadline.remaining), m.hasPrefix("READY=1") { return m }
+            }
+            return nil
+        }
+        #expect(readyAgain != nil, "no READY=1 after the reload\n\(socket.messages)")
+
         daemon.signal(SIGTERM)
         let stopping = try await onThread { socket.waitFor(timeout: 10) { $0.contains("STOPPING=1") } }
         #expect(stopping != nil, "no STOPPING=1 after SIGTERM\n\(socket.messages)\n\(daemon.log)")
