@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ticketd", targets: ["ticketd"]),
+        // For the ordo-one micro-benchmarks in Benchmarks/ (a separate package depending on this one).
+        .library(name: "TicketStore", targets: ["TicketStore", "TicketCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -98,6 +100,12 @@ let package = Package(
         .executableTarget(
             name: "ticketd-bench",
             dependencies: ["TicketCore", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // The framework's ceiling for scripts/bench: one trivial Hummingbird route, nothing else.
+        .executableTarget(
+            name: "ticketd-ceiling",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
