@@ -218,7 +218,7 @@ struct CustomerRoutes: Sendable {
             }
             defer { watcher.cancel() }
             for await change in subscription.changes where change.version > sent {
-                let pos = change.status == .queued ? try? await env.store.position(of: change) : nil
+                let pos = change.status == .queued ? env.store.position(of: change) : nil
                 try await writer.write(Self.sseEvent(env, change, position: pos))
                 sent = change.version
                 if change.status.isFinal { break }
@@ -248,7 +248,7 @@ struct CustomerRoutes: Sendable {
     }
 
     func answer(_ order: Order) async throws -> Response {
-        let position = order.status == .queued ? try await env.store.position(of: order) : nil
+        let position = order.status == .queued ? env.store.position(of: order) : nil
         return ticketResponse(order, position: position)
     }
 

@@ -40,11 +40,20 @@ public final class GroupCommitWriter: Service, Sendable {
         public var failedBatches = 0
     }
 
-    init(pool: DatabasePool, notifier: ChangeNotifier, logger: Logger, maxBatch: Int = defaultMaxBatch) {
+    /// Runs first in every batch's transaction (the store refreshes its queue index there).
+    private let beforeBatch: @Sendable (Database) throws -> Void
+    /// Sees every committed batch's changes before they are published.
+    private let afterCommit: @Sendable (WriteEffects) -> Void
+
+    init(pool: DatabasePool, notifier: ChangeNotifier, logger: Logger, maxBatch: Int = defaultMaxBatch,
+         beforeBatch: @escaping @Sendable (Database) throws -> Void = { _ in },
+         afterCommit: @escaping @Sendable (WriteEffects) -> Void = { _ in }) {
         self.pool = pool
         self.notifier = notifier
         self.logger = logger
         self.maxBatch = max(1, maxBatch)
+        self.beforeBatch = beforeBatch
+        self.afterCommit = afterCommit
     }
 
     public var statistics: Stats { stats.withLock { $0 } }
@@ -141,6 +150,7 @@ public final class GroupCommitWriter: Service, Sendable {
         do {
             try await pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
+                    try beforeBatch(db)
                     for request in batch {
                         request.execute(db)
                         // SQLite may roll the whole transaction back on some errors (disk
@@ -166,6 +176,7 @@ public final class GroupCommitWriter: Service, Sendable {
             for request in batch {
                 if let e = request.committedEffects() { effects.merge(e) }
             }
+            afterCommit(effects)
             notifier.publish(effects)
             for request in batch { request.complete() }
         }

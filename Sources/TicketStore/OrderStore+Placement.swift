@@ -59,7 +59,13 @@ extension OrderStore {
             return Placement(order: order, position: 0, replayed: true, statusCode: code, response: response)
         }
 
-        let queued = try queuedCount(db)
+        let batch = writer.currentBatch
+        let (placedNormal, placedRush) = writerCache.withLock { c -> (Int, Int) in
+            if c.batch != batch { c = WriterCache(batch: batch) }
+            return (c.placedNormal, c.placedRush)
+        }
+        let queuedRush = queue.rushCount + placedRush
+        let queued = queue.count + placedNormal + placedRush
         guard queued < settings.maxQueued else { throw StoreError.queueFull }
 
         let last = try Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
@@ -79,10 +85,9 @@ extension OrderStore {
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [order.id, nil as String?, "queued", stamp, "placed"])
 
         // Every queued order is claimed before a new normal one; only queued rush orders are
-        // claimed before a new rush one.
-        let position = new.priority == .rush
-            ? (try Int.fetchOne(db.cachedStatement(sql: SQL.countQueuedRush)) ?? 1) - 1
-            : queued
+        // claimed before a new rush one. (Claims earlier in this batch are not counted off:
+        // the figure errs high by at most a batch.)
+        let position = new.priority == .rush ? queuedRush : queued
         var response: String?
         if let idempotency {
             let body = render?(order, position) ?? ""
@@ -91,19 +96,12 @@ extension OrderStore {
                 idempotency.key, idempotency.requestHash, order.id, statusCode, body, stamp,
             ])
         }
-        let batch = writer.currentBatch
-        writerCache.withLock { $0.queuedCount = queued + 1; $0.batch = batch }
+        let rush = new.priority == .rush
+        writerCache.withLock { c in
+            if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
+        }
         effects.changes.append(order)
         effects.workAdded = true
         return Placement(order: order, position: position, replayed: false, statusCode: statusCode, response: response)
-    }
-
-    /// The queued count, counted once per batch and then kept while the batch's placements add
-    /// to it. Claims and cancels in the same batch only lower the real count, so the kept figure
-    /// errs on the side of refusing; a transition back to `queued` drops it (recounted next time).
-    func queuedCount(_ db: Database) throws -> Int {
-        let batch = writer.currentBatch
-        if let cached = writerCache.withLock({ $0.batch == batch ? $0.queuedCount : nil }) { return cached }
-        return try Int.fetchOne(db.cachedStatement(sql: SQL.countQueued)) ?? 0
     }
 }

@@ -17,15 +17,18 @@ extension OrderStore {
     public func orderWithPosition(ticket: String) async throws -> (Order, Int?)? {
         try await pool.read { db in
             guard let order = try Self.fetchOrder(db, ticket: ticket) else { return nil }
-            let position = order.status == .queued ? try Self.position(db, of: order) : nil
-            return (order, position)
+            return (order, order.status == .queued ? self.position(of: order) : nil)
         }
     }
 
-    /// The number of queued orders that will be claimed before `order` (0 = next).
-    public func position(of order: Order) async throws -> Int {
-        try await pool.read { db in try Self.position(db, of: order) }
+    /// The number of queued orders that will be claimed before `order` (0 = next), from the
+    /// in-memory queue index (a binary search, however long the queue).
+    public func position(of order: Order) -> Int {
+        queue.position(id: order.id, priority: order.priority)
     }
+
+    /// Queued orders now, from the in-memory queue index.
+    public var queuedCount: Int { queue.count }
 
     /// The order and its history, oldest event first.
     public func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])? {

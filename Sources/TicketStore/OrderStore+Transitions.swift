@@ -50,8 +50,13 @@ extension OrderStore {
         effects.changes.append(updated)
         if transition.to == .queued {
             effects.workAdded = true
-            // The queued count that placements keep for this batch just went up: recount.
-            writerCache.withLock { $0.queuedCount = nil }
+            // Placements later in this batch count it (the index follows commits only).
+            let batch = writer.currentBatch
+            let rush = updated.priority == .rush
+            writerCache.withLock { c in
+                if c.batch != batch { c = WriterCache(batch: batch) }
+                if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
+            }
         }
         return updated
     }

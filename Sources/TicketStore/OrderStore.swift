@@ -15,13 +15,15 @@ public final class OrderStore: Sendable {
     let clock: any WallClock
     let logger: Logger
     private let settingsBox: Mutex<StoreSettings>
-    /// Live-number and queued-count hints kept by the writer between batches.
+    /// The queued orders in claim order, in memory: positions and the queue's length.
+    let queue: QueueIndex
+    /// Placements made in the current batch (not yet in `queue`, which follows commits).
     let writerCache = Mutex(WriterCache())
 
     struct WriterCache {
-        /// The queued count as of batch `batch` (counted at most once a batch).
-        var queuedCount: Int?
         var batch: UInt64 = 0
+        var placedNormal = 0
+        var placedRush = 0
     }
 
     /// Opens (creating if needed) and migrates the database at `options.path`.
@@ -51,7 +53,16 @@ public final class OrderStore: Sendable {
             throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
         }
         try Migrations.migrate(pool, path: options.path)
-        writer = GroupCommitWriter(pool: pool, notifier: notifier, logger: logger)
+        let queue = QueueIndex()
+        do {
+            try pool.writeWithoutTransaction { db in try queue.refreshIfChangedOutside(db) }
+        } catch {
+            throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
+        }
+        self.queue = queue
+        writer = GroupCommitWriter(pool: pool, notifier: notifier, logger: logger,
+                                   beforeBatch: { db in try queue.refreshIfChangedOutside(db) },
+                                   afterCommit: { effects in queue.apply(effects.changes) })
     }
 
     /// Applies the migrations to the database at `path` and returns those applied now.

@@ -122,7 +122,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             readers.addTask {
                 for j in 0..<each {
                     let order = snapshot[(i * 7919 + j * 104_729) % snapshot.count]
-                    _ = try await store.position(of: order)
+                    _ = store.position(of: order)
                 }
             }
         }

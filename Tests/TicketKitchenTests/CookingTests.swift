@@ -61,10 +61,10 @@ struct CookingTests {
             handler.failFirstAttempt(of: a.id)
 
             // While the cook is busy the board's positions say the same thing.
-            #expect(try await env.store.position(of: c) == 0)
-            #expect(try await env.store.position(of: a) == 1)
-            #expect(try await env.store.position(of: b) == 2)
-            #expect(try await env.store.position(of: d) == 3)
+            #expect(env.store.position(of: c) == 0)
+            #expect(env.store.position(of: a) == 1)
+            #expect(env.store.position(of: b) == 2)
+            #expect(env.store.position(of: d) == 3)
 
             handler.release()
             for id in [blocker.id, a.id, b.id, c.id, d.id] {

@@ -18,7 +18,7 @@ struct MaintenanceTests {
             while !remaining.isEmpty {
                 var positions: [Int64: Int] = [:]
                 for o in remaining {
-                    positions[o.id] = try await store.position(of: o)
+                    positions[o.id] = store.position(of: o)
                     let (read, position) = try #require(try await store.orderWithPosition(ticket: o.ticket))
                     #expect(read.id == o.id)
                     #expect(position == positions[o.id])
