@@ -44,6 +44,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel = Logger.Level.info
     /// Largest request body accepted, in bytes (413 above it).
     public var maxBodyBytes = 64 * 1024
+    /// Long polls and SSE streams open at once (503 above it).
+    public var maxWaiters = 20_000
     public var tickets = Tickets()
     public var kitchen = Kitchen()
     public var retentionDays = 7.0

@@ -13,9 +13,12 @@ public struct APISettings: Sendable, Equatable {
     public var adminToken: String?
     /// In-process cooks, for estimates (0 counts as 1: external cooks).
     public var cooks: Int
+    /// Long polls and SSE streams open at once; more are refused with 503 and Retry-After.
+    public var maxWaiters: Int
 
     public init(menu: Menu, longPollMaxSeconds: Double = 60, maxBodyBytes: Int = 64 * 1024,
-                adminToken: String? = nil, cooks: Int = 4) {
+                adminToken: String? = nil, cooks: Int = 4, maxWaiters: Int = 20_000) {
+        self.maxWaiters = maxWaiters
         self.menu = menu
         self.longPollMaxSeconds = longPollMaxSeconds
         self.maxBodyBytes = maxBodyBytes

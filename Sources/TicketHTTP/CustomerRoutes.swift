@@ -113,6 +113,7 @@ struct CustomerRoutes: Sendable {
     /// Answers at once if the version is no longer `version` (or the version current when the
     /// request arrived, when none is given), else when it changes or after `wait` seconds.
     func longPoll(ticket: String, wait: Double, version: Int?, context: TicketRequestContext) async throws -> Response {
+        try refuseWhenTooManyWaiters()
         // Watch the connection before subscribing, so a client that leaves while waiting is seen.
         var watch: ChannelClosure.Watch?
         if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
@@ -172,6 +173,7 @@ struct CustomerRoutes: Sendable {
     /// state. `Last-Event-ID` (a version) skips what the client has seen.
     func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
+        try refuseWhenTooManyWaiters()
         // Watch the connection before subscribing, so a client that leaves is seen.
         var watch: ChannelClosure.Watch?
         if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
@@ -235,6 +237,15 @@ struct CustomerRoutes: Sendable {
         buffer.writeBytes(json.bytes)
         buffer.writeString("\n\n")
         return buffer
+    }
+
+    /// Bounds the memory held by waiting clients (`max_waiters`).
+    func refuseWhenTooManyWaiters() throws {
+        let cap = env.settings.maxWaiters
+        if env.store.notifier.subscriberCount >= cap {
+            throw Problem.unavailable("\(cap) long polls and event streams are open already (max_waiters); try again shortly",
+                                      retryAfter: 1)
+        }
     }
 
     // MARK: Cancel and pickup

@@ -165,3 +165,35 @@ struct LongPollTests {
         }
     }
 }
+
+/// `max_waiters`: waiting clients are bounded; past the cap a long poll or a stream gets 503.
+@Suite("Waiter cap", .timeLimit(.minutes(1)))
+struct WaiterCapTests {
+    @Test("past max_waiters a long poll and an event stream get 503 with Retry-After; under it they wait")
+    func capRefusesWithRetryAfter() async throws {
+        try await withAPI { h in
+            var settings = h.env.settings
+            settings.maxWaiters = 1
+            h.env.update(settings: settings)
+            let order = try await h.place()
+            try await h.test(.live) { client in
+                let port = try #require(client.port)
+                // Each request on its own connection, so the second does not queue behind the first.
+                async let first = liveRequest(port: port, "/v1/tickets/\(order.ticket)?wait=5&version=1")
+                try await waitUntil("the first poll to wait") { h.store.notifier.subscriberCount == 1 }
+                let refused = try await liveRequest(port: port, "/v1/tickets/\(order.ticket)?wait=5&version=1")
+                #expect(refused.status == .serviceUnavailable)
+                #expect(refused.headers[.retryAfter] == "1")
+                #expect(refused.headers[.contentType] == "application/problem+json")
+                #expect(String(buffer: refused.body ?? ByteBuffer()).contains("max_waiters"))
+                let stream = try await liveRequest(port: port, "/v1/tickets/\(order.ticket)/events")
+                #expect(stream.status == .serviceUnavailable)
+                // A plain GET is not a waiter and is served.
+                #expect(try await liveRequest(port: port, "/v1/tickets/\(order.ticket)").status == .ok)
+                _ = try await h.claim()
+                #expect(try await first.status == .ok)
+            }
+            #expect(h.store.notifier.subscriberCount == 0)
+        }
+    }
+}
