@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TicketCore
 
 /// One line per log record on standard error: `[time] level label: message key=value …`.
 /// Under journald (`JOURNAL_STREAM` set) the time is left out, as journald adds its own.
@@ -27,7 +28,7 @@ public struct StderrLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var line = ""
         if timestamps {
-            line += SystemClockText.now() + " "
+            line += SystemWallClock().now().rfc3339 + " "
         }
         line += event.level.rawValue + " " + label + ": " + event.message.description
         var merged = metadata
@@ -43,10 +44,4 @@ public struct StderrLogHandler: LogHandler {
     static func quote(_ s: String) -> String {
         s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : s
     }
-}
-
-import TicketCore
-
-enum SystemClockText {
-    static func now() -> String { SystemWallClock().now().rfc3339 }
 }

@@ -8,8 +8,8 @@ enum SQL {
     static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
     static let board = "SELECT number, status FROM orders WHERE status IN ('queued','cooking','ready') ORDER BY number"
     static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
-    static let countQueued = "SELECT count(*) FROM orders WHERE status = 'queued'"
-    /// Both halves run on the `orders_queue` partial index: rush ahead of this order's
+    /// The position counted in SQL: what the in-memory `QueueIndex` answers without counting
+    /// (tests hold the two against each other). Both halves run on the `orders_queue` partial index: rush ahead of this order's
     /// priority, then same priority and older.
     static let position = """
         SELECT (SELECT count(*) FROM orders WHERE status = 'queued' AND priority > ?1)
@@ -31,7 +31,6 @@ enum SQL {
     static let insertEvent = "INSERT INTO order_events (order_id, from_status, to_status, at, detail) VALUES (?, ?, ?, ?, ?)"
     static let findIdempotencyKey = "SELECT request_hash, order_id, status_code, response FROM idempotency_keys WHERE key = ?"
     static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, response, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-    static let countQueuedRush = "SELECT count(*) FROM orders WHERE status = 'queued' AND priority = 'rush'"
 
     // Kitchen
     /// River's claim: one statement, served by the `orders_queue` partial index.
