@@ -115,6 +115,7 @@ public enum ConfigurationLoader {
             let key = "kitchen." + (keyNode.string ?? "?")
             switch key {
             case "kitchen.cooks": kitchen.cooks = try reader.int(value, key, min: 0, max: 1024)
+            case "kitchen.orders_per_cook": kitchen.ordersPerCook = try reader.int(value, key, min: 1, max: 256)
             case "kitchen.handler":
                 let text = try reader.string(value, key)
                 guard let handler = DaemonConfiguration.Handler(rawValue: text) else {

@@ -105,7 +105,7 @@ extension DaemonConfiguration {
 
     var kitchenSettings: KitchenSettings {
         KitchenSettings(
-            cooks: kitchen.cooks,
+            cooks: kitchen.cooks, ordersPerCook: kitchen.ordersPerCook,
             handler: kitchen.handler == .simulate ? .simulate
                 : .command(argv: kitchen.command, timeoutSeconds: kitchen.commandTimeoutSeconds),
             leaseSeconds: kitchen.leaseSeconds, shutdownGraceSeconds: kitchen.shutdownGraceSeconds,

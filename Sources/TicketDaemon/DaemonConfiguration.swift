@@ -24,6 +24,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     public struct Kitchen: Sendable, Equatable {
         public var cooks = 4
+        /// Orders one cook claims in one go and cooks side by side (a grill takes several).
+        public var ordersPerCook = 1
         public var handler = Handler.simulate
         public var command = ["/usr/local/lib/ticketd/cook"]
         public var commandTimeoutSeconds = 30.0

@@ -33,7 +33,7 @@ struct CustomerRoutes: Sendable {
         try Self.requireJSON(request)
         var request = request
         let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
-        guard let value = JSONValue.parse(Array(buffer.readableBytesView)) else {
+        guard let value = JSONValue.parse(buffer.readableBytesView) else {
             throw Problem.badRequest("the body is not valid JSON")
         }
         let key = try Self.idempotencyKey(request)

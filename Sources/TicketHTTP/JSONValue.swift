@@ -1,8 +1,6 @@
-import Foundation
-
 /// A parsed JSON value that keeps booleans apart from numbers (JSONSerialization does not).
 /// Request bodies are decoded into it and validated by hand, so every error names its field.
-enum JSONValue: Sendable, Equatable, Decodable {
+enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(Double)
@@ -10,20 +8,12 @@ enum JSONValue: Sendable, Equatable, Decodable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let d = try? c.decode(Double.self) { self = .number(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        if let o = try? c.decode([String: JSONValue].self) { self = .object(o); return }
-        throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
-    }
-
-    /// Parses `bytes`; nil when they are not JSON.
-    static func parse(_ bytes: [UInt8]) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    /// Parses `bytes` (strict RFC 8259, see `JSONParser`); nil when they are not JSON.
+    static func parse(_ bytes: some Sequence<UInt8>) -> JSONValue? {
+        let parsed = bytes.withContiguousStorageIfAvailable { JSONParser.parse(UnsafeRawBufferPointer($0)) }
+        if let parsed { return parsed }
+        let copy = Array(bytes)
+        return copy.withUnsafeBytes { JSONParser.parse($0) }
     }
 
     /// Compact JSON with object keys sorted: the same text for the same value, however the

@@ -235,7 +235,7 @@ struct OperatorRoutes: Sendable {
         try CustomerRoutes.requireJSON(request)
         var request = request
         let buffer = try await request.collectBody(upTo: env.settings.maxBodyBytes)
-        guard let value = JSONValue.parse(Array(buffer.readableBytesView)) else {
+        guard let value = JSONValue.parse(buffer.readableBytesView) else {
             throw Problem.badRequest("the body is not valid JSON")
         }
         guard case .object(let object) = value else {

@@ -118,16 +118,27 @@ public final class Kitchen: Service, Sendable {
             }
             if leave { return }
             let epoch = store.notifier.workEpoch
-            let claim: Claim?
+            let claims: [Claim]
             do {
-                claim = try await store.claimNext(cook: name, leaseSeconds: current.leaseSeconds)
+                claims = try await store.claimNext(cook: name, leaseSeconds: current.leaseSeconds,
+                                                   limit: current.ordersPerCook)
             } catch {
                 logger.warning("claim failed", metadata: ["error": "\(error)"])
                 await store.notifier.waitForWork(after: epoch, until: .now + .seconds(1))
                 continue
             }
-            if let claim {
-                await cook(claim, settings: current, logger: logger)
+            if claims.count == 1 {
+                await cook(claims[0], settings: current, logger: logger)
+                continue
+            }
+            if !claims.isEmpty {
+                // `orders_per_cook` > 1: the orders of one claim cook side by side.
+                let cookLogger = logger
+                await withDiscardingTaskGroup { group in
+                    for claim in claims {
+                        group.addTask { await self.cook(claim, settings: current, logger: cookLogger) }
+                    }
+                }
                 continue
             }
             // Idle: wake on new work, or when the earliest retry becomes claimable, or at the

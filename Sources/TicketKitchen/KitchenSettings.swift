@@ -11,6 +11,8 @@ public struct KitchenSettings: Sendable, Equatable {
     }
 
     public var cooks: Int
+    /// Orders one cook claims in one claim and cooks side by side (1 = one at a time).
+    public var ordersPerCook: Int
     public var handler: HandlerKind
     public var leaseSeconds: Double
     public var shutdownGraceSeconds: Double
@@ -19,10 +21,11 @@ public struct KitchenSettings: Sendable, Equatable {
     /// How often the sweeper looks for expired leases, uncollected orders and outside writes.
     public var sweepIntervalSeconds: Double
 
-    public init(cooks: Int = 4, handler: HandlerKind = .simulate, leaseSeconds: Double = 30,
+    public init(cooks: Int = 4, ordersPerCook: Int = 1, handler: HandlerKind = .simulate, leaseSeconds: Double = 30,
                 shutdownGraceSeconds: Double = 5, pickupTimeoutSeconds: Double = 1800, retentionDays: Double = 7,
                 sweepIntervalSeconds: Double = 0.5) {
         self.cooks = cooks
+        self.ordersPerCook = max(1, ordersPerCook)
         self.handler = handler
         self.leaseSeconds = leaseSeconds
         self.shutdownGraceSeconds = shutdownGraceSeconds

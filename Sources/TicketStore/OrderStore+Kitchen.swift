@@ -13,20 +13,31 @@ extension OrderStore {
     /// Claims the next claimable order (rush first, then oldest) for `cook`, counting one attempt.
     /// Returns nil when nothing is claimable now.
     public func claimNext(cook: String, leaseSeconds: Double) async throws -> Claim? {
+        try await claimNext(cook: cook, leaseSeconds: leaseSeconds, limit: 1).first
+    }
+
+    /// Claims up to `limit` claimable orders in claim order for `cook`, in one write: each gets
+    /// its own lease and counts one attempt. Empty when nothing is claimable now.
+    public func claimNext(cook: String, leaseSeconds: Double, limit: Int) async throws -> [Claim] {
         let now = self.now()
-        let lease = TicketID.generate()
+        let leases = (0..<max(1, limit)).map { _ in TicketID.generate() }
         let expires = now.adding(seconds: leaseSeconds)
         return try await writer.write { db, effects in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.claimNext),
-                                             arguments: [lease, cook, expires.rfc3339, now.rfc3339]) else {
-                return nil
+            let claim = try db.cachedStatement(sql: SQL.claimNext)
+            let event = try db.cachedStatement(sql: SQL.insertEvent)
+            let nowText = now.rfc3339, expiresText = expires.rfc3339
+            var claims: [Claim] = []
+            for lease in leases {
+                guard let row = try Row.fetchOne(claim, arguments: [lease, cook, expiresText, nowText]) else { break }
+                let order = try OrderRow.order(row)
+                try event.execute(arguments: [
+                    order.id, "queued", "cooking", nowText,
+                    "claimed by \(cook) (attempt \(order.attempts) of \(order.maxAttempts))",
+                ])
+                effects.changes.append(order)
+                claims.append(Claim(order: order, lease: lease, leaseExpiresAt: expires))
             }
-            let order = try OrderRow.order(row)
-            try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
-                order.id, "queued", "cooking", now.rfc3339, "claimed by \(cook) (attempt \(order.attempts) of \(order.maxAttempts))",
-            ])
-            effects.changes.append(order)
-            return Claim(order: order, lease: lease, leaseExpiresAt: expires)
+            return claims
         }
     }
 
@@ -34,11 +45,13 @@ extension OrderStore {
     public func renewLease(orderID: Int64, lease: String, leaseSeconds: Double) async throws -> Timestamp {
         let now = self.now()
         let expires = now.adding(seconds: leaseSeconds)
-        return try await writer.write { db, _ in
-            guard try Row.fetchOne(db.cachedStatement(sql: SQL.renewLease),
-                                   arguments: [orderID, lease, expires.rfc3339, now.rfc3339]) != nil else {
+        return try await writer.write { db, effects in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.renewLease),
+                                             arguments: [orderID, lease, expires.rfc3339, now.rfc3339]) else {
                 throw try Self.leaseError(db, orderID: orderID)
             }
+            // Not a new version (waiters skip it), but caches of the row follow it.
+            effects.changes.append(try OrderRow.order(row))
             return expires
         }
     }

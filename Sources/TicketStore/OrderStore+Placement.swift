@@ -77,11 +77,16 @@ extension OrderStore {
         try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [number])
 
         let stamp = now.rfc3339
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.insertOrder), arguments: [
+        try db.cachedStatement(sql: SQL.insertOrder).execute(arguments: [
             ticket, number, new.priority.rawValue, OrderRow.encodeItems(new.items), new.customer, new.note,
             settings.retry.maxAttempts, new.cookSeconds, stamp, stamp,
-        ]) else { throw StoreError.unavailable("insert returned no row") }
-        let order = try OrderRow.order(row)
+        ])
+        // Every column is known here: no RETURNING row to decode.
+        let order = Order(id: db.lastInsertedRowID, ticket: ticket, number: number, status: .queued,
+                          priority: new.priority, items: new.items, customer: new.customer, note: new.note,
+                          version: 1, attempts: 0, maxAttempts: settings.retry.maxAttempts, lastError: nil,
+                          leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: new.cookSeconds, availableAt: now,
+                          createdAt: now, cookingAt: nil, readyAt: nil, finishedAt: nil)
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [order.id, nil as String?, "queued", stamp, "placed"])
 
         // Every queued order is claimed before a new normal one; only queued rush orders are

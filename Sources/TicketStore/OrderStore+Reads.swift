@@ -13,9 +13,13 @@ extension OrderStore {
         try await pool.read { db in try Self.fetchOrder(db, id: id) }
     }
 
-    /// The order holding `ticket` with its position (while queued), in one read.
+    /// The order holding `ticket` with its position (while queued): from the ticket cache when
+    /// the writer has it, else in one read.
     public func orderWithPosition(ticket: String) async throws -> (Order, Int?)? {
-        try await pool.read { db in
+        if let order = tickets.order(ticket: ticket) {
+            return (order, order.status == .queued ? position(of: order) : nil)
+        }
+        return try await pool.read { db in
             guard let order = try Self.fetchOrder(db, ticket: ticket) else { return nil }
             return (order, order.status == .queued ? self.position(of: order) : nil)
         }

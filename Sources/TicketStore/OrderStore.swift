@@ -17,6 +17,8 @@ public final class OrderStore: Sendable {
     private let settingsBox: Mutex<StoreSettings>
     /// The queued orders in claim order, in memory: positions and the queue's length.
     let queue: QueueIndex
+    /// The latest committed state of live orders, for polls (filled by the writer only).
+    let tickets: TicketCache
     /// Placements made in the current batch (not yet in `queue`, which follows commits).
     let writerCache = Mutex(WriterCache())
 
@@ -55,14 +57,21 @@ public final class OrderStore: Sendable {
         try Migrations.migrate(pool, path: options.path)
         let queue = QueueIndex()
         do {
-            try pool.writeWithoutTransaction { db in try queue.refreshIfChangedOutside(db) }
+            try pool.writeWithoutTransaction { db in _ = try queue.refreshIfChangedOutside(db) }
         } catch {
             throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
         }
         self.queue = queue
+        let tickets = TicketCache()
+        self.tickets = tickets
         writer = GroupCommitWriter(pool: pool, notifier: notifier, logger: logger,
-                                   beforeBatch: { db in try queue.refreshIfChangedOutside(db) },
-                                   afterCommit: { effects in queue.apply(effects.changes) })
+                                   beforeBatch: { db in
+                                       if try queue.refreshIfChangedOutside(db) { tickets.removeAll() }
+                                   },
+                                   afterCommit: { effects in
+                                       queue.apply(effects.changes)
+                                       tickets.apply(effects.changes)
+                                   })
     }
 
     /// Applies the migrations to the database at `path` and returns those applied now.

@@ -61,10 +61,12 @@ final class QueueIndex: Sendable {
     }
 
     /// Rebuilds from the table when another connection has committed since the last look
-    /// (and the first time). Runs on the writer's connection, inside its transaction.
-    func refreshIfChangedOutside(_ db: Database) throws {
-        let version = try Int.fetchOne(db, sql: "PRAGMA data_version")
-        guard state.withLock({ $0.dataVersion }) != version || version == nil else { return }
+    /// (and the first time). Runs on the writer's connection, inside its transaction. Returns
+    /// true when it rebuilt (other caches of committed state are stale then too).
+    @discardableResult
+    func refreshIfChangedOutside(_ db: Database) throws -> Bool {
+        let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
+        guard state.withLock({ $0.dataVersion }) != version || version == nil else { return false }
         var rush: [Int64] = []
         var normal: [Int64] = []
         let rows = try Row.fetchCursor(db, sql: "SELECT id, priority FROM orders WHERE status = 'queued' ORDER BY id")
@@ -79,6 +81,7 @@ final class QueueIndex: Sendable {
             s.normalHead = 0
             s.dataVersion = version
         }
+        return true
     }
 
     private static func lowerBound(_ ids: [Int64], from head: Int, _ id: Int64) -> Int {

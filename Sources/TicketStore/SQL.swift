@@ -26,7 +26,6 @@ enum SQL {
         INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
                             max_attempts, cook_seconds, available_at, created_at)
         VALUES (?, ?, 'queued', ?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
-        RETURNING \(OrderRow.columns)
         """
     static let insertEvent = "INSERT INTO order_events (order_id, from_status, to_status, at, detail) VALUES (?, ?, ?, ?, ?)"
     static let findIdempotencyKey = "SELECT request_hash, order_id, status_code, response FROM idempotency_keys WHERE key = ?"
