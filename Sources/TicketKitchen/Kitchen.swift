@@ -203,7 +203,7 @@ public final class Kitchen: Service, Sendable {
         do {
             switch outcome {
             case .cooked:
-                let ready = try await store.markReady(orderID: order.id, lease: claim.lease)
+                let ready = try await store.markReady(claim)
                 cookTimer.recordNanoseconds(Int64(seconds * 1e9))
                 estimator.record(expected: order.cookSeconds, actual: seconds)
                 outcomes["ready"]?.increment()

@@ -68,6 +68,21 @@ extension OrderStore {
         }
     }
 
+    /// Marks a claim of this process's cooks ready: the guarded UPDATE alone (id, cooking, this
+    /// lease, not run out) decides, with no read before it; the cook's name comes from the claim.
+    /// Throws `leaseLost` (or `notFound`) like `markReady(orderID:lease:)`.
+    public func markReady(_ claim: Claim) async throws -> Order {
+        let now = self.now()
+        let cook = claim.order.leaseOwner ?? "a cook"
+        var cooking = claim.order
+        cooking.status = .cooking
+        let held = cooking
+        return try await writer.write { db, effects in
+            try self.transition(db, held, .done, leaseToken: claim.lease, leaseValidAt: now, now: now,
+                                detail: "cooked by \(cook)", effects: &effects)
+        }
+    }
+
     /// Reports a failed attempt. With `retry` and attempts left the order goes back to the queue
     /// after backoff; otherwise it is `failed` with `error` kept as its last error.
     public func failAttempt(orderID: Int64, lease: String, error: String, retry: Bool) async throws -> Order {

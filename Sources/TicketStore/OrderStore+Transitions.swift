@@ -12,7 +12,10 @@ extension OrderStore {
     /// Applies `event` to `order` (as read inside this savepoint): checks the lifecycle, runs a
     /// guarded UPDATE (`WHERE id AND status [AND lease_token]`), records the event and adds the new
     /// state to `effects`. Throws `invalidTransition`, or `leaseLost` when the guard matched no row.
+    /// With `leaseValidAt`, the guard also requires the lease to run until then (a lease that has
+    /// run out is lost even before the rescuer requeues its order).
     func transition(_ db: Database, _ order: Order, _ event: OrderEvent, leaseToken: String? = nil,
+                    leaseValidAt: Timestamp? = nil,
                     now: Timestamp, detail: String?, extras: TransitionExtras = TransitionExtras(),
                     effects: inout WriteEffects) throws -> Order {
         let transition: Transition
@@ -38,10 +41,11 @@ extension OrderStore {
         args.append(order.id)
         args.append(order.status.rawValue)
         if let leaseToken { sql += " AND lease_token = ?"; args.append(leaseToken) }
+        if let leaseValidAt { sql += " AND lease_expires_at >= ?"; args.append(leaseValidAt.rfc3339) }
         sql += " RETURNING " + OrderRow.columns
         guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(args)) else {
-            throw leaseToken != nil ? StoreError.leaseLost
-                : StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
+            if leaseToken != nil { throw try Self.leaseError(db, orderID: order.id) }
+            throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
         }
         let updated = try OrderRow.order(row)
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [

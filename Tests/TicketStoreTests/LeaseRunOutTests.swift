@@ -20,6 +20,7 @@ struct LeaseRunOutTests {
                 try await store.renewLease(orderID: placed.id, lease: claim.lease, leaseSeconds: 5)
             }
             await #expect(throws: StoreError.leaseLost) { try await store.markReady(orderID: placed.id, lease: claim.lease) }
+            await #expect(throws: StoreError.leaseLost) { try await store.markReady(claim) }
             await #expect(throws: StoreError.leaseLost) {
                 try await store.failAttempt(orderID: placed.id, lease: claim.lease, error: "late", retry: true)
             }
@@ -28,6 +29,29 @@ struct LeaseRunOutTests {
             #expect(order.status == .cooking)
             #expect(order.version == 2)
             #expect(try await store.requeueExpiredLeases().map(\.id) == [placed.id])
+        }
+    }
+
+    /// The in-process cooks' ready (no read before the guarded UPDATE) refuses what the other
+    /// form refuses: another lease, a cancelled order, a ready given twice.
+    @Test func cooksReadyIsGuardedByTheLeaseAlone() async throws {
+        try await withStore { env in
+            let store = env.store
+            for _ in 0..<3 { _ = try await store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)])) }
+            let claims = try await store.claimNext(cook: "grill", leaseSeconds: 30, limit: 3)
+            #expect(claims.count == 3)
+            var forged = claims[0]
+            forged.lease = claims[1].lease
+            await #expect(throws: StoreError.leaseLost) { try await store.markReady(forged) }
+            _ = try await store.operatorCancel(id: claims[1].order.id)
+            await #expect(throws: StoreError.leaseLost) { try await store.markReady(claims[1]) }
+            let ready = try await store.markReady(claims[0])
+            #expect(ready.status == .ready && ready.version == 3 && ready.leaseOwner == nil)
+            await #expect(throws: StoreError.leaseLost) { try await store.markReady(claims[0]) }
+            let events = try #require(try await store.orderWithEvents(id: claims[0].order.id)).1
+            #expect(events.map(\.to) == [.queued, .cooking, .ready])
+            #expect(events.last?.detail == "cooked by grill")
+            #expect(try await store.markReady(claims[2]).status == .ready)
         }
     }
 }
