@@ -20,23 +20,28 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (years 0000–9999).
     public var rfc3339: String {
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        appendRFC3339(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the 24 bytes of `rfc3339` to `out` (JSON bodies write times without a String).
+    public func appendRFC3339(to out: inout [UInt8]) {
         var ms = milliseconds
         var days = ms / 86_400_000
         ms -= days * 86_400_000
         if ms < 0 { ms += 86_400_000; days -= 1 }
         let (y, m, d) = Self.civil(fromDays: days)
         let h = ms / 3_600_000, mi = ms / 60_000 % 60, s = ms / 1000 % 60, f = ms % 1000
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        func put(_ v: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
-            var v = v
-            for i in stride(from: width - 1, through: 0, by: -1) { digits[i] = UInt8(48 + v % 10); v /= 10 }
-            out.append(contentsOf: digits)
+        @inline(__always) func put2(_ v: Int64) {
+            out.append(UInt8(48 + v / 10 % 10)); out.append(UInt8(48 + v % 10))
         }
-        put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2); out.append(84)
-        put(h, 2); out.append(58); put(mi, 2); out.append(58); put(s, 2); out.append(46); put(f, 3); out.append(90)
-        return String(decoding: out, as: UTF8.self)
+        let year = min(max(y, 0), 9999)
+        out.append(UInt8(48 + year / 1000)); out.append(UInt8(48 + year / 100 % 10)); put2(year % 100)
+        out.append(45); put2(m); out.append(45); put2(d); out.append(84)
+        put2(h); out.append(58); put2(mi); out.append(58); put2(s); out.append(46)
+        out.append(UInt8(48 + f / 100)); put2(f % 100); out.append(90)
     }
 
     /// Parses the fixed format written by `rfc3339` (and `Z` without fraction). Nil otherwise.

@@ -85,6 +85,11 @@ public final class APIMetrics: Sendable {
     let ordersReplayed: CoreMetrics.Counter
     let liveGauges: [OrderStatus: CoreMetrics.Gauge]
     let openWaiters: CoreMetrics.Gauge
+    /// The group-commit writer's commits and the writes they carried (their ratio is the mean
+    /// batch size), and failed commits.
+    let writerBatches: CoreMetrics.Gauge
+    let writerRequests: CoreMetrics.Gauge
+    let writerFailedBatches: CoreMetrics.Gauge
     private let requestMetrics = Mutex<[String: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
     private let factory: PrometheusMetricsFactory
 
@@ -99,6 +104,9 @@ public final class APIMetrics: Sendable {
         }
         liveGauges = gauges
         openWaiters = CoreMetrics.Gauge(label: "ticketd_open_waiters", factory: factory)
+        writerBatches = CoreMetrics.Gauge(label: "ticketd_writer_commits", factory: factory)
+        writerRequests = CoreMetrics.Gauge(label: "ticketd_writer_writes", factory: factory)
+        writerFailedBatches = CoreMetrics.Gauge(label: "ticketd_writer_failed_commits", factory: factory)
     }
 
     /// The counter and latency timer of one (route, method, status).

@@ -312,7 +312,9 @@ struct CustomerRoutes: Sendable {
     }
 
     static func requireJSON(_ request: Request) throws {
-        let type = request.headers[.contentType]?.lowercased() ?? ""
+        let header = request.headers[.contentType]
+        if header == "application/json" { return }  // what nearly every client sends
+        let type = header?.lowercased() ?? ""
         let media = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard media == "application/json" || (media.hasPrefix("application/") && media.hasSuffix("+json")) else {
             throw Problem(.unsupportedMediaType, type: "unsupported-media-type", title: "Unsupported media type",

@@ -1,3 +1,5 @@
+import TicketCore
+
 /// A parsed JSON value that keeps booleans apart from numbers (JSONSerialization does not).
 /// Request bodies are decoded into it and validated by hand, so every error names its field.
 enum JSONValue: Sendable, Equatable {
@@ -85,14 +87,41 @@ struct JSONWriter {
         needsComma = true
     }
 
-    mutating func value(_ i: Int) { raw(String(i)); needsComma = true }
-    mutating func value(_ i: Int64) { raw(String(i)); needsComma = true }
+    mutating func value(_ i: Int) { value(Int64(i)) }
+    mutating func value(_ i: Int64) { integer(i); needsComma = true }
+
+    /// A time as RFC 3339 text, or null.
+    mutating func value(_ t: Timestamp?) {
+        if let t {
+            bytes.append(UInt8(ascii: "\""))
+            t.appendRFC3339(to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            raw("null")
+        }
+        needsComma = true
+    }
+
+    /// Decimal digits without going through a String.
+    private mutating func integer(_ i: Int64) {
+        if i == 0 { bytes.append(48); return }
+        var v = i.magnitude
+        if i < 0 { bytes.append(UInt8(ascii: "-")) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 { d[n] = UInt8(48 + v % 10); v /= 10; n += 1 }
+            for k in stride(from: n - 1, through: 0, by: -1) { bytes.append(d[k]) }
+        }
+    }
     mutating func value(_ b: Bool) { raw(b ? "true" : "false"); needsComma = true }
     mutating func value(_ d: Double) { number(d); needsComma = true }
 
     mutating func number(_ d: Double) {
         if d.isFinite, d == d.rounded(), abs(d) < 1e15 {
-            raw(String(Int64(d)))
+            integer(Int64(d))
         } else if d.isFinite {
             raw(String(d))
         } else {
@@ -103,6 +132,13 @@ struct JSONWriter {
 
     mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copy them whole.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            needsComma = true
+            return
+        }
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])

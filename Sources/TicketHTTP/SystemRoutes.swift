@@ -36,6 +36,10 @@ struct SystemRoutes: Sendable {
             for (status, gauge) in env.metrics.liveGauges { gauge.record(counts[status] ?? 0) }
         }
         env.metrics.openWaiters.record(env.store.notifier.subscriberCount)
+        let writer = env.store.writer.statistics
+        env.metrics.writerBatches.record(writer.batches)
+        env.metrics.writerRequests.record(writer.requests)
+        env.metrics.writerFailedBatches.record(writer.failedBatches)
         let text = env.registry.emitToBuffer()
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))

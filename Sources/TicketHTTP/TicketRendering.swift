@@ -15,16 +15,16 @@ extension APIEnvironment {
         w.key("version"); w.value(order.version)
         if order.status == .queued { w.key("position"); w.value(position ?? 0) }
         if let eta = estimatedReadyAt(order, position: position, now: now) {
-            w.key("estimated_ready_at"); w.value(eta.rfc3339)
+            w.key("estimated_ready_at"); w.value(eta)
         }
         w.key("items"); writeItems(order.items, to: &w)
         w.key("customer"); w.value(order.customer)
         w.key("note"); w.value(order.note)
         w.key("priority"); w.value(order.priority.rawValue)
-        w.key("created_at"); w.value(order.createdAt.rfc3339)
-        w.key("cooking_at"); w.value(order.cookingAt?.rfc3339)
-        w.key("ready_at"); w.value(order.readyAt?.rfc3339)
-        w.key("finished_at"); w.value(order.finishedAt?.rfc3339)
+        w.key("created_at"); w.value(order.createdAt)
+        w.key("cooking_at"); w.value(order.cookingAt)
+        w.key("ready_at"); w.value(order.readyAt)
+        w.key("finished_at"); w.value(order.finishedAt)
         w.endObject()
         return w
     }
@@ -45,13 +45,13 @@ extension APIEnvironment {
         w.key("max_attempts"); w.value(order.maxAttempts)
         w.key("last_error"); w.value(order.lastError)
         w.key("lease_owner"); w.value(order.leaseOwner)
-        w.key("lease_expires_at"); w.value(order.leaseExpiresAt?.rfc3339)
+        w.key("lease_expires_at"); w.value(order.leaseExpiresAt)
         w.key("cook_seconds"); w.value(order.cookSeconds)
-        w.key("available_at"); w.value(order.availableAt.rfc3339)
-        w.key("created_at"); w.value(order.createdAt.rfc3339)
-        w.key("cooking_at"); w.value(order.cookingAt?.rfc3339)
-        w.key("ready_at"); w.value(order.readyAt?.rfc3339)
-        w.key("finished_at"); w.value(order.finishedAt?.rfc3339)
+        w.key("available_at"); w.value(order.availableAt)
+        w.key("created_at"); w.value(order.createdAt)
+        w.key("cooking_at"); w.value(order.cookingAt)
+        w.key("ready_at"); w.value(order.readyAt)
+        w.key("finished_at"); w.value(order.finishedAt)
         w.endObject()
     }
 

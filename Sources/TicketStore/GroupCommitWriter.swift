@@ -85,7 +85,7 @@ public final class GroupCommitWriter: Service, Sendable {
     public func run() async {
         await withGracefulShutdownHandler {
             while let batch = await nextBatch() {
-                await execute(batch)
+                await execute(startingWith: batch)
             }
         } onGracefulShutdown: {
             self.close()
@@ -103,64 +103,88 @@ public final class GroupCommitWriter: Service, Sendable {
         waiter?.resume()
     }
 
+    /// What is pending now (up to `maxBatch`), or nil when nothing is.
+    /// Taking a batch counts it (`currentBatch`), before any of its requests runs.
+    private func takePending() -> [any PendingWrite]? {
+        let batch = state.withLock { s -> [any PendingWrite]? in
+            if s.pending.isEmpty { return nil }
+            if s.pending.count <= maxBatch {
+                defer { s.pending.removeAll(keepingCapacity: true) }
+                return s.pending
+            }
+            let batch = Array(s.pending.prefix(maxBatch))
+            s.pending.removeFirst(maxBatch)
+            return batch
+        }
+        if batch != nil { batchCounter.add(1, ordering: .relaxed) }
+        return batch
+    }
+
     /// The next batch, waiting while there is none; nil once closed and drained (or cancelled).
     private func nextBatch() async -> [any PendingWrite]? {
         while true {
-            enum Next { case batch([any PendingWrite]), done, wait }
-            let next = state.withLock { s -> Next in
-                if !s.pending.isEmpty {
-                    if s.pending.count <= maxBatch {
-                        defer { s.pending.removeAll(keepingCapacity: true) }
-                        return .batch(s.pending)
-                    }
-                    let batch = Array(s.pending.prefix(maxBatch))
-                    s.pending.removeFirst(maxBatch)
-                    return .batch(batch)
-                }
-                return s.closed ? .done : .wait
+            if let batch = takePending() { return batch }
+            if state.withLock({ $0.closed }) {
+                // Closed: what arrived in between is still written.
+                return takePending()
             }
-            switch next {
-            case .batch(let b): return b
-            case .done: return nil
-            case .wait:
-                if Task.isCancelled {
-                    // Non-graceful cancellation: fail what arrives from now on.
-                    close()
-                    continue
-                }
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                        let resumeNow = state.withLock { s -> Bool in
-                            if !s.pending.isEmpty || s.closed { return true }
-                            s.loopWaiter = c
-                            return false
-                        }
-                        if resumeNow { c.resume() }
+            if Task.isCancelled {
+                // Non-graceful cancellation: fail what arrives from now on.
+                close()
+                continue
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { s -> Bool in
+                        if !s.pending.isEmpty || s.closed { return true }
+                        s.loopWaiter = c
+                        return false
                     }
-                } onCancel: {
-                    self.close()
+                    if resumeNow { c.resume() }
                 }
+            } onCancel: {
+                self.close()
             }
         }
     }
 
-    private func execute(_ batch: [any PendingWrite]) async {
-        var commitError: (any Error)?
-        batchCounter.add(1, ordering: .relaxed)
+    /// Writes `first`, then every batch that is pending by the time one commits, without leaving
+    /// the writer connection's thread in between. Under load, going back to the task pool between
+    /// batches queued the writer behind the request handlers it serves; it returns to waiting
+    /// (asynchronously, holding no thread) only once nothing is pending.
+    private func execute(startingWith first: [any PendingWrite]) async {
         do {
             try await pool.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    try beforeBatch(db)
-                    for request in batch {
-                        request.execute(db)
-                        // SQLite may roll the whole transaction back on some errors (disk
-                        // full, I/O): then nothing of the batch holds, and all of it fails.
-                        if !db.isInsideTransaction {
-                            throw StoreError.unavailable("the transaction was rolled back by SQLite")
-                        }
-                    }
-                    return .commit
+                var batch = first
+                while true {
+                    self.execute(batch, on: db)
+                    guard let next = self.takePending() else { return }
+                    batch = next
                 }
+            }
+        } catch {
+            // `execute(_:on:)` handles every error of its batch; only GRDB's scheduling can land
+            // here (the pool closed): fail what this call was given.
+            logger.error("writer connection unavailable", metadata: ["error": "\(error)"])
+            for request in first { request.fail(StoreError.unavailable(Self.describe(error))) }
+        }
+    }
+
+    /// One batch: one transaction, a savepoint per request, one commit; then publish and resume.
+    private func execute(_ batch: [any PendingWrite], on db: Database) {
+        var commitError: (any Error)?
+        do {
+            try db.inTransaction(.immediate) {
+                try beforeBatch(db)
+                for request in batch {
+                    request.execute(db)
+                    // SQLite may roll the whole transaction back on some errors (disk
+                    // full, I/O): then nothing of the batch holds, and all of it fails.
+                    if !db.isInsideTransaction {
+                        throw StoreError.unavailable("the transaction was rolled back by SQLite")
+                    }
+                }
+                return .commit
             }
         } catch {
             commitError = error
