@@ -38,7 +38,7 @@ extension OrderStore {
                       render: PlacementRenderer? = nil) async throws -> Placement {
         let settings = self.settings
         let now = self.now()
-        let ticket = TicketID.generate()
+        let ticket = TicketID.generateTicket(at: now)
         return try await writer.write { db, effects in
             try self.place(db, new, ticket: ticket, idempotency: idempotency, statusCode: statusCode,
                            render: render, settings: settings, now: now, effects: &effects)

@@ -13,8 +13,28 @@ struct TicketIDTests {
             #expect(id.utf8.allSatisfy { Self.urlSafe.contains($0) }, "\(id)")
             #expect(TicketID.isWellFormed(id[...]))
         }
-        #expect(TicketID.length == 24)
+        #expect(TicketID.randomLength == 24)
         #expect(TicketID.byteCount * 8 >= 128, "SPEC: at least 128 random bits")
+    }
+
+    @Test("a ticket id is a 6-character time prefix and 144 random bits; text order follows time")
+    func ticketShape() {
+        var previous = ""
+        var randomParts = Set<Substring>()
+        for step in Int64(0)..<2000 {
+            // Across digit boundaries of the prefix, and with many ids in one millisecond.
+            let at = Timestamp(milliseconds: 1_795_590_000_000 + step / 4 * 63)
+            let id = TicketID.generateTicket(at: at)
+            #expect(id.utf8.count == TicketID.length && TicketID.length == 30)
+            #expect(id.utf8.allSatisfy { Self.urlSafe.contains($0) }, "\(id)")
+            #expect(TicketID.isWellFormed(id[...]))
+            let prefix = id.prefix(TicketID.prefixLength)
+            #expect(prefix >= previous.prefix(TicketID.prefixLength), "\(id) after \(previous)")
+            if step % 4 == 0, step > 0 { #expect(prefix > previous.prefix(TicketID.prefixLength)) }
+            randomParts.insert(id.dropFirst(TicketID.prefixLength))
+            previous = id
+        }
+        #expect(randomParts.count == 2000)
     }
 
     @Test("10,000 generated ids are distinct and every position varies")

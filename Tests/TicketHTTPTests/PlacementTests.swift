@@ -18,7 +18,7 @@ struct PlacementTests {
                 #expect(response.headers[.contentType] == "application/json")
                 let t = response.json
                 let ticket = try #require(t["ticket"].string)
-                #expect(ticket.count == 24)
+                #expect(ticket.count == 30)
                 #expect(ticket.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") },
                         "ticket \(ticket) is URL-safe")
                 #expect(t["number"].int == 1)
