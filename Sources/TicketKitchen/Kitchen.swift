@@ -172,7 +172,50 @@ public final class Kitchen: Service, Sendable {
         logger.debug("cooking", metadata: ["attempt": "\(order.attempts)"])
         let handler = handlerFactory(settings.handler)
         let started = ContinuousClock.now
-        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
+        let outcome: Outcome
+        if handler is SimulatedCooking, order.cookSeconds <= 0 {
+            // Nothing to wait for: no renewal or grace period can come into play, so no tasks.
+            outcome = .cooked
+        } else {
+            outcome = await cookWatched(claim, handler: handler, settings: settings, logger: logger)
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        do {
+            switch outcome {
+            case .cooked:
+                let ready = try await store.markReady(claim)
+                cookTimer.recordNanoseconds(Int64(seconds * 1e9))
+                estimator.record(expected: order.cookSeconds, actual: seconds)
+                outcomes["ready"]?.increment()
+                logger.debug("order ready", metadata: ["version": "\(ready.version)"])
+            case .failed(let message):
+                let after = try await store.failAttempt(orderID: order.id, lease: claim.lease, error: message, retry: true)
+                outcomes["failed_attempt"]?.increment()
+                logger.warning("attempt failed", metadata: ["error": "\(message)", "now": "\(after.status.rawValue)"])
+            case .leaseLost:
+                outcomes["lease_lost"]?.increment()
+                logger.warning("lease lost while cooking; the order is no longer ours")
+            case .handBack:
+                _ = try await store.handBack(orderID: order.id, lease: claim.lease,
+                                             reason: "handed back by \(claim.order.leaseOwner ?? "a cook") at shutdown")
+                outcomes["handed_back"]?.increment()
+                logger.notice("order handed back to the queue at shutdown")
+            }
+        } catch StoreError.leaseLost {
+            outcomes["lease_lost"]?.increment()
+            logger.warning("lease lost before the result could be recorded")
+        } catch {
+            logger.error("could not record the cooking result", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs the handler while renewing the lease, until it ends, the lease is lost, or the grace
+    /// period after shutdown runs out (hand back).
+    func cookWatched(_ claim: Claim, handler: any CookingHandler, settings: KitchenSettings,
+                     logger: Logger) async -> Outcome {
+        let order = claim.order
+        return await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 do {
                     try await handler.cook(order)
@@ -197,35 +240,6 @@ public final class Kitchen: Service, Sendable {
             }
             group.cancelAll()
             return result
-        }
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        do {
-            switch outcome {
-            case .cooked:
-                let ready = try await store.markReady(claim)
-                cookTimer.recordNanoseconds(Int64(seconds * 1e9))
-                estimator.record(expected: order.cookSeconds, actual: seconds)
-                outcomes["ready"]?.increment()
-                logger.info("order ready", metadata: ["version": "\(ready.version)"])
-            case .failed(let message):
-                let after = try await store.failAttempt(orderID: order.id, lease: claim.lease, error: message, retry: true)
-                outcomes["failed_attempt"]?.increment()
-                logger.warning("attempt failed", metadata: ["error": "\(message)", "now": "\(after.status.rawValue)"])
-            case .leaseLost:
-                outcomes["lease_lost"]?.increment()
-                logger.warning("lease lost while cooking; the order is no longer ours")
-            case .handBack:
-                _ = try await store.handBack(orderID: order.id, lease: claim.lease,
-                                             reason: "handed back by \(claim.order.leaseOwner ?? "a cook") at shutdown")
-                outcomes["handed_back"]?.increment()
-                logger.notice("order handed back to the queue at shutdown")
-            }
-        } catch StoreError.leaseLost {
-            outcomes["lease_lost"]?.increment()
-            logger.warning("lease lost before the result could be recorded")
-        } catch {
-            logger.error("could not record the cooking result", metadata: ["error": "\(error)"])
         }
     }
 

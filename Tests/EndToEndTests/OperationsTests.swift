@@ -147,7 +147,7 @@ struct OperationsTests {
             let readyLine = try #require(line, "no 'order ready' line\n\(daemon.log)")
             #expect(readyLine.contains("number=\(placed.number)") && readyLine.contains("order=") && readyLine.contains("cook=cook-"),
                     "\(readyLine)")
-            #expect(readyLine.hasPrefix("info ") == journald, "journald=\(journald): \(readyLine)")
+            #expect(readyLine.hasPrefix("debug ") == journald, "journald=\(journald): \(readyLine)")
             #expect(readyLine.first?.isNumber == !journald, "journald=\(journald): \(readyLine)")
             daemon.signal(SIGTERM)
             #expect(try await daemon.waitForExit(timeout: 10)?.isCleanExit == true, "\(daemon.log)")
