@@ -78,6 +78,7 @@ struct ConfigurationTests {
           pickup_timeout_seconds: 90.25
         kitchen:
           cooks: 0
+          orders_per_cook: 8
           handler: command
           command: [/usr/bin/env, cook, --fast]
           command_timeout_seconds: 2.5
@@ -107,6 +108,7 @@ struct ConfigurationTests {
         #expect(config.tickets.maxNumber == 50)
         #expect(config.tickets.pickupTimeoutSeconds == 90.25)
         #expect(config.kitchen.cooks == 0)
+        #expect(config.kitchen.ordersPerCook == 8)
         #expect(config.kitchen.handler == .command)
         #expect(config.kitchen.command == ["/usr/bin/env", "cook", "--fast"])
         #expect(config.kitchen.commandTimeoutSeconds == 2.5)
@@ -162,7 +164,7 @@ struct ConfigurationTests {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let keys = ["listen:", "database:", "synchronous:", "long_poll_max_seconds:", "# admin_token_file:",
                     "log_level:", "max_body_bytes:", "retention_days:", "tickets:", "max_number:",
-                    "pickup_timeout_seconds:", "kitchen:", "cooks:", "handler:", "command:",
+                    "pickup_timeout_seconds:", "kitchen:", "cooks:", "orders_per_cook:", "handler:", "command:",
                     "command_timeout_seconds:", "lease_seconds:", "max_attempts:", "retry_base_seconds:",
                     "retry_max_seconds:", "shutdown_grace_seconds:", "max_queued:", "menu:", "item:",
                     "cook_seconds:", "/run/credentials/ticketd.service/admin-token"]
@@ -278,6 +280,8 @@ struct ConfigurationTests {
         Case("lease_seconds 0", yaml: "kitchen:\n  lease_seconds: 0\n", key: "kitchen.lease_seconds"),
         Case("max_attempts 0", yaml: "kitchen:\n  max_attempts: 0\n", key: "kitchen.max_attempts"),
         Case("max_queued 0", yaml: "kitchen:\n  max_queued: 0\n", key: "kitchen.max_queued"),
+        Case("orders_per_cook 0", yaml: "kitchen:\n  orders_per_cook: 0\n", key: "kitchen.orders_per_cook"),
+        Case("orders_per_cook 257", yaml: "kitchen:\n  orders_per_cook: 257\n", key: "kitchen.orders_per_cook"),
         Case("command_timeout_seconds 0", yaml: "kitchen:\n  command_timeout_seconds: 0\n",
              key: "kitchen.command_timeout_seconds"),
         Case("shutdown_grace_seconds negative", yaml: "kitchen:\n  shutdown_grace_seconds: -1\n",
