@@ -131,6 +131,12 @@ public final class Kitchen: Service, Sendable {
                 await cook(claims[0], settings: current, logger: logger)
                 continue
             }
+            if claims.count > 1, claims.allSatisfy({ $0.order.cookSeconds <= 0 }),
+               handlerFactory(current.handler) is SimulatedCooking {
+                // Nothing to cook: the whole claim is ready in one write.
+                await serveAtOnce(claims, logger: logger)
+                continue
+            }
             if !claims.isEmpty {
                 // `orders_per_cook` > 1: the orders of one claim cook side by side.
                 let cookLogger = logger
@@ -207,6 +213,35 @@ public final class Kitchen: Service, Sendable {
             logger.warning("lease lost before the result could be recorded")
         } catch {
             logger.error("could not record the cooking result", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Orders that need no cooking time (simulated, 0 s): ready together in one write.
+    func serveAtOnce(_ claims: [Claim], logger: Logger) async {
+        busy.add(claims.count, ordering: .relaxed)
+        defer { busy.subtract(claims.count, ordering: .relaxed) }
+        for claim in claims {
+            if let cookingAt = claim.order.cookingAt {
+                waitTimer.recordMilliseconds(max(0, cookingAt.milliseconds - claim.order.createdAt.milliseconds))
+            }
+        }
+        do {
+            let results = try await store.markReady(claims)
+            for (claim, result) in zip(claims, results) {
+                switch result {
+                case .success:
+                    cookTimer.recordNanoseconds(0)
+                    estimator.record(expected: 0, actual: 0)
+                    outcomes["ready"]?.increment()
+                case .failure:
+                    outcomes["lease_lost"]?.increment()
+                    logger.warning("lease lost before the result could be recorded",
+                                   metadata: ["order": "\(claim.order.id)", "number": "\(claim.order.number)"])
+                }
+            }
+        } catch {
+            // The orders stay cooking under their leases; the rescuer requeues them if no one can.
+            logger.error("could not record the cooking result", metadata: ["error": "\(error)", "orders": "\(claims.count)"])
         }
     }
 

@@ -83,6 +83,36 @@ extension OrderStore {
         }
     }
 
+    /// Marks several claims ready in one write, each under its own savepoint: one that lost its
+    /// lease fails alone. For a cook whose orders needed no cooking time (one write per order
+    /// cost more than the rest of the order's way through the kitchen).
+    public func markReady(_ claims: [Claim]) async throws -> [Result<Order, StoreError>] {
+        let now = self.now()
+        return try await writer.write { db, effects in
+            var results: [Result<Order, StoreError>] = []
+            results.reserveCapacity(claims.count)
+            for claim in claims {
+                var held = claim.order
+                held.status = .cooking
+                let cook = claim.order.leaseOwner ?? "a cook"
+                try db.cachedStatement(sql: "SAVEPOINT claim").execute()
+                var fx = WriteEffects()
+                do {
+                    let ready = try self.transition(db, held, .done, leaseToken: claim.lease, leaseValidAt: now, now: now,
+                                                    detail: "cooked by \(cook)", effects: &fx)
+                    try db.cachedStatement(sql: "RELEASE SAVEPOINT claim").execute()
+                    effects.merge(fx)
+                    results.append(.success(ready))
+                } catch let error as StoreError {
+                    try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT claim").execute()
+                    try db.cachedStatement(sql: "RELEASE SAVEPOINT claim").execute()
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        }
+    }
+
     /// Reports a failed attempt. With `retry` and attempts left the order goes back to the queue
     /// after backoff; otherwise it is `failed` with `error` kept as its last error.
     public func failAttempt(orderID: Int64, lease: String, error: String, retry: Bool) async throws -> Order {

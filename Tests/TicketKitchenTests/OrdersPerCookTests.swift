@@ -27,6 +27,26 @@ struct OrdersPerCookTests {
         }
     }
 
+    @Test("orders that need no cooking time are claimed together and all made ready in one write")
+    func instantOrdersTogether() async throws {
+        try await withKitchen(kitchen: KitchenSettings(cooks: 1, ordersPerCook: 8), startKitchen: false) { env in
+            var placed: [Order] = []
+            for _ in 0..<20 { placed.append(try await env.place(cookSeconds: 0)) }
+            let batchesBefore = env.store.writer.statistics.requests
+            try await env.startKitchen()
+            for order in placed {
+                let ready = try await env.waitForStatus(order.id, .ready)
+                #expect(ready.attempts == 1 && ready.leaseOwner == nil)
+                let events = try await env.events(order.id)
+                #expect(events.map(\.to) == [.queued, .cooking, .ready])
+                #expect(events.last?.detail == "cooked by cook-1")
+            }
+            // 20 orders, 8 a claim: 3 claims and 3 ready writes (not 20), give or take idle claims.
+            let writes = env.store.writer.statistics.requests - batchesBefore
+            #expect(writes < 20, "\(writes) writes for 20 orders")
+        }
+    }
+
     @Test("with orders_per_cook 1 (the default) a cook takes one order at a time")
     func oneAtATime() async throws {
         #expect(KitchenSettings().ordersPerCook == 1)

@@ -54,4 +54,23 @@ struct LeaseRunOutTests {
             #expect(try await store.markReady(claims[2]).status == .ready)
         }
     }
+
+    /// Several claims made ready in one write: the one whose lease is gone fails alone.
+    @Test func claimsReadyTogetherFailAlone() async throws {
+        try await withStore { env in
+            let store = env.store
+            for _ in 0..<3 { _ = try await store.place(NewOrder(items: [OrderLine(item: "cola", quantity: 1)])) }
+            let claims = try await store.claimNext(cook: "fryer", leaseSeconds: 30, limit: 3)
+            _ = try await store.operatorCancel(id: claims[1].order.id)
+            let results = try await store.markReady(claims)
+            #expect(results.count == 3)
+            #expect((try? results[0].get())?.status == .ready)
+            #expect(results[1] == .failure(.leaseLost))
+            #expect((try? results[2].get())?.status == .ready)
+            #expect(try await store.order(id: claims[1].order.id)?.status == .cancelled)
+            let events = try #require(try await store.orderWithEvents(id: claims[2].order.id)).1
+            #expect(events.map(\.to) == [.queued, .cooking, .ready])
+            #expect(try await store.orderWithEvents(id: claims[1].order.id)?.1.map(\.to) == [.queued, .cooking, .cancelled])
+        }
+    }
 }
