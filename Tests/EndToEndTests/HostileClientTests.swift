@@ -80,7 +80,7 @@ struct HostileClientTests {
         let head = try await Self.trickle(port: daemon.port, start: "GET /v1/board HTTP/1.1\r\nHost: x\r\nX-Slow: ",
                                           byte: UInt8(ascii: "a"))
         #expect(head.hasPrefix("HTTP/1.1 408"), "a slow head got: \(head)")
-        #expect(head.contains("application/problem+json"), head)
+        #expect(head.contains("application/problem+json"), "\(head)")
 
         // A whole head, then a body one byte every 200 ms: closed (the head was answered already
         // or not at all, so no 408 is written into the middle of an exchange).
@@ -93,7 +93,7 @@ struct HostileClientTests {
         let board = try await daemon.client.get("/v1/board")
         #expect(board.status == 200, "\(board)")
         let metrics = try await daemon.client.get("/metrics")
-        #expect(metrics.text.contains("ticketd_request_read_timeouts_total 2"), metrics.text)
+        #expect(metrics.text.contains("ticketd_request_read_timeouts_total 2"), "\(metrics.text)")
     }
 
     /// Sends `start`, then `byte` every 200 ms until the server closes the connection (at most
@@ -156,7 +156,7 @@ struct HostileClientTests {
         #expect(status == 200, "a freed slot did not serve again within 10 s")
         held[1].close()
         let metrics = try await daemon.client.get("/metrics")
-        #expect(metrics.text.contains("ticketd_connections_refused_total"), metrics.text)
+        #expect(metrics.text.contains("ticketd_connections_refused_total"), "\(metrics.text)")
     }
 
     // MARK: Database exhaustion
@@ -217,6 +217,67 @@ struct HostileClientTests {
         #expect(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(check)")
     }
 
+    @Test("the systemd watchdog keeps being pinged while another process holds the write lock (the writer waits, it is not stuck)")
+    func watchdogDuringHeldLock() async throws {
+        let sqlite3 = "/usr/bin/sqlite3"
+        try #require(FileManager.default.isExecutableFile(atPath: sqlite3), "sqlite3 is needed (scripts/ensure-deps installs it)")
+        let dir = try ScratchDirectory("watchdog-lock")
+        defer { dir.remove() }
+        let socket = try NotifySocket(path: dir.path("notify.sock"))
+        defer { socket.close() }
+        let config = try dir.write("ticketd.yaml", Self.config(""))
+        // WATCHDOG_USEC of 2 s: a ping every second, each probe given half a second.
+        let daemon = try await onThread {
+            try TicketdProcess(arguments: ["serve", "--listen", "127.0.0.1:0", "--db", dir.path("t.db"), "--config", config,
+                                           "--cooks", "0"],
+                               directory: dir.url,
+                               environment: ["NOTIFY_SOCKET": dir.path("notify.sock"), "WATCHDOG_USEC": "2000000"])
+        }
+        defer { daemon.terminate(grace: 5) }
+        let ready = try await onThread { socket.waitFor(timeout: 20) { $0.contains("READY=1") } }
+        try #require(ready != nil, "no READY=1 within 20 s\n\(daemon.log)")
+        let port = try await onThread { try daemon.waitUntilListening(timeout: 5) }
+
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: sqlite3)
+        holder.arguments = [dir.path("t.db")]
+        holder.currentDirectoryURL = dir.url
+        let input = Pipe()
+        holder.standardInput = input
+        holder.standardOutput = FileHandle.nullDevice
+        holder.standardError = FileHandle.nullDevice
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
+        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
+        let lockDeadline = Deadline(seconds: 10)
+        while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
+            try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
+        }
+        try #require(FileManager.default.fileExists(atPath: dir.path("locked")), "sqlite3 did not take the lock")
+        // A placement keeps the writer busy behind the lock, as clients would.
+        let placing = Task { try? await onThread {
+            try HTTPClient(port: port).request("POST", "/v1/orders", headers: [("Content-Type", "application/json")],
+                                               body: Array(#"{"items": [{"item": "cola"}]}"#.utf8), timeout: 30)
+        } }
+
+        // Over 7 s of held lock (longer than the 5 s busy timeout, and than systemd's 2 s here),
+        // pings go on: count them.
+        let pings = try await onThread { () -> Int in
+            let deadline = Deadline(seconds: 7)
+            var count = 0
+            while !deadline.hasPassed {
+                if let m = socket.receive(timeout: max(0.01, deadline.remaining)), m.contains("WATCHDOG=1") { count += 1 }
+            }
+            return count
+        }
+        try input.fileHandleForWriting.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
+        try input.fileHandleForWriting.close()
+        _ = await placing.value
+        #expect(pings >= 4, "only \(pings) WATCHDOG=1 pings in 7 s of held lock: systemd would restart the daemon\n\(daemon.log)")
+        let after = try await Self.placeUntilAccepted(HTTPClient(port: port))
+        #expect(after == 202)
+    }
+
     @Test("writes past RLIMIT_FSIZE (prlimit --fsize) answer 503 instead of killing the daemon; lifting it resumes service")
     func fileSizeLimit() async throws {
         let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -234,7 +295,7 @@ struct HostileClientTests {
             let r = try await daemon.client.placeOrder([("cola", 1)])
             if let location = r.header("Location"), r.status == 202 { acknowledged.append(location) }
         }
-        let limited = try await runProgram(prlimit, ["--pid", pid, "--fsize=16384"], in: dir.url)
+        let limited = try await runProgram(prlimit, ["--pid", pid, "--fsize=16384:unlimited"], in: dir.url)
         try #require(limited.status.isCleanExit, "\(limited)")
 
         var refused: HTTPResponse?

@@ -116,7 +116,7 @@ def efbig(binary):
     sizes = [os.path.getsize(p) for p in (daemon.db, daemon.db + "-wal") if os.path.exists(p)]
     limit = max(sizes) + 128 * 1024
     emit("efbig_fsize_limit_bytes", limit)
-    subprocess.run(["prlimit", "--pid", str(daemon.pid), f"--fsize={limit}"], check=True, timeout=10)
+    subprocess.run(["prlimit", "--pid", str(daemon.pid), f"--fsize={limit}:unlimited"], check=True, timeout=10)
     stop = threading.Event()
     threads = placer.run_until(stop)
     hit = until(lambda: placer.statuses.get("503", 0) > 0 or not daemon.alive(), 120)
