@@ -33,14 +33,14 @@ def note(text):
 class Daemon:
     """A ticketd child. `config` is extra YAML appended to the base configuration."""
 
-    def __init__(self, binary, config="", cooks=0, label="ticketd", workdir=None):
+    def __init__(self, binary, config="", cooks=0, label="ticketd", workdir=None, db_dir=None):
         self.binary = os.path.abspath(binary)
         self.own_dir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"{label}-")
         self.cooks = cooks
         self.proc = None
         self.port = None
-        self.db = os.path.join(self.workdir, "t.db")
+        self.db = os.path.join(db_dir or self.workdir, "t.db")
         self.log_path = os.path.join(self.workdir, "ticketd.log")
         with open(os.path.join(self.workdir, "admin-token"), "w") as f:
             f.write(TOKEN + "\n")
