@@ -119,6 +119,29 @@ struct HostileClientTests {
         }
     }
 
+    // MARK: Malformed bodies
+
+    @Test("a body that is not valid HTTP (bad chunked encoding) is answered 400 problem+json, not 500")
+    func malformedBodyIs400() async throws {
+        let dir = try ScratchDirectory("badchunk")
+        defer { dir.remove() }
+        let daemon = try await EndToEndTests.start(in: dir, cooks: 0, config: Self.config(""))
+        defer { daemon.process.terminate(grace: 5) }
+        for body in ["ZZ\r\nabc\r\n0\r\n\r\n", "3\r\nabcXX0\r\n\r\n"] {
+            let answer = try await onThread { () -> String in
+                let c = try HTTPConnection(port: daemon.port, timeout: 10)
+                defer { c.close() }
+                let head = "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                try c.send(Array((head + body).utf8), deadline: Deadline(seconds: 5))
+                return String(decoding: try c.readToEnd(deadline: Deadline(seconds: 10)), as: UTF8.self)
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(body.debugDescription) got: \(answer)")
+            #expect(answer.contains("application/problem+json"), "\(answer)")
+        }
+        let metrics = try await daemon.client.get("/metrics")
+        #expect(!metrics.text.contains("status=\"500\""), "\(metrics.text)")
+    }
+
     // MARK: Connection limit
 
     @Test("a connection beyond max_connections gets 503 problem+json with Retry-After; a freed slot serves again")

@@ -117,30 +117,50 @@ def slow_loris(port, results, lock, interval, limit_s):
         results.append((how, got.startswith(b"HTTP/1.1 408"), time.monotonic() - started))
 
 
-def extra_connection(port, results, lock):
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.settimeout(10)
-        s.sendall(b"GET /v1/board HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        s.close()
-        if got.startswith(b"HTTP/1.1 200"):
-            kind = "200"
-        elif got.startswith(b"HTTP/1.1 503") and b"application/problem+json" in got and b"retry-after" in got.lower():
-            kind = "503"
-        else:
-            kind = "other:" + got[:40].decode(errors="replace")
-    except socket.timeout:
-        kind = "hang"
-    except OSError as e:
-        kind = "error:" + type(e).__name__
-    with lock:
-        results.append(kind)
+def extra_connections(port, count):
+    """Opens `count` connections at once (all held, so together they pass the limit), then asks
+    GET /v1/board on each; returns the outcome of each: 200, 503 (problem+json with Retry-After,
+    then closed), hang or error."""
+    socks = []
+    results = []
+    for _ in range(count):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        except OSError as e:
+            results.append("connect_error:" + type(e).__name__)
+    lock = threading.Lock()
+
+    def ask(s):
+        try:
+            s.settimeout(10)
+            s.sendall(b"GET /v1/board HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            if got.startswith(b"HTTP/1.1 200"):
+                kind = "200"
+            elif (got.startswith(b"HTTP/1.1 503") and b"application/problem+json" in got
+                  and b"retry-after: 1" in got.lower() and b"max_connections" in got):
+                kind = "503"
+            else:
+                kind = "other:" + got[:40].decode(errors="replace")
+        except socket.timeout:
+            kind = "hang"
+        except OSError as e:
+            kind = "error:" + type(e).__name__
+        finally:
+            s.close()
+        with lock:
+            results.append(kind)
+    threads = [threading.Thread(target=ask, args=(s,), daemon=True) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
 
 
 def wait_idle_closed(socks, timeout_s):
@@ -177,7 +197,7 @@ def main():
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--slowloris", type=int, default=50)
     ap.add_argument("--extra", type=int, default=200)
-    ap.add_argument("--idle-timeout", type=float, default=20)
+    ap.add_argument("--idle-timeout", type=float, default=30)
     ap.add_argument("--read-timeout", type=float, default=3)
     args = ap.parse_args()
 
@@ -224,13 +244,7 @@ def main():
     time.sleep(0.5)  # let the slow clients take their slots before the extras come
 
     client.phase = "at_limit"
-    extras = []
-    extra_threads = [threading.Thread(target=extra_connection, args=(daemon.port, extras, lock), daemon=True)
-                     for _ in range(args.extra)]
-    for t in extra_threads:
-        t.start()
-    for t in extra_threads:
-        t.join(30)
+    extras = extra_connections(daemon.port, args.extra)
     client.phase = "slowloris"
     for t in loris_threads:
         t.join(args.idle_timeout + 40)
