@@ -197,7 +197,7 @@ def main():
     ap.add_argument("--idle", type=int, default=10000)
     ap.add_argument("--slowloris", type=int, default=50)
     ap.add_argument("--extra", type=int, default=200)
-    ap.add_argument("--idle-timeout", type=float, default=30)
+    ap.add_argument("--idle-timeout", type=float, default=60)
     ap.add_argument("--read-timeout", type=float, default=3)
     args = ap.parse_args()
 
@@ -244,7 +244,10 @@ def main():
     time.sleep(0.5)  # let the slow clients take their slots before the extras come
 
     client.phase = "at_limit"
-    extras = extra_connections(daemon.port, args.extra)
+    # Enough extras to pass the limit whatever is open now (at least --extra).
+    open_before_extras = int(daemon.metric("ticketd_open_connections"))
+    emit("hostile_open_before_extras", open_before_extras)
+    extras = extra_connections(daemon.port, max(args.extra, max_connections - open_before_extras + 100))
     client.phase = "slowloris"
     for t in loris_threads:
         t.join(args.idle_timeout + 40)
