@@ -41,6 +41,7 @@ class Placer:
         self.statuses = {}
         self.bad_503 = 0      # 503 without problem+json or Retry-After
         self.slowest = 0.0
+        self.last = None      # (ticket, position) of the last acknowledged placement
 
     def place_once(self, timeout=30):
         started = time.monotonic()
@@ -53,7 +54,9 @@ class Placer:
             self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
             self.slowest = max(self.slowest, took)
             if status == 202:
-                self.acked.append(json.loads(body)["ticket"])
+                ticket = json.loads(body)
+                self.acked.append(ticket["ticket"])
+                self.last = (ticket["ticket"], ticket.get("position"))
             elif status == 503:
                 if headers.get("content-type") != "application/problem+json" or "retry-after" not in headers:
                     self.bad_503 += 1
@@ -91,6 +94,15 @@ def verify_acked(daemon, placer, label):
     exit_status = daemon.stop()
     db = sqlite3.connect(daemon.db)
     have = {row[0] for row in db.execute("SELECT ticket FROM orders")}
+    # The in-memory queue index (positions) must have stayed in step with the table through
+    # the failed batches: the last placement's position is the count of queued orders before it.
+    position_ok = True
+    if placer.last is not None:
+        ticket, position = placer.last
+        (before,) = db.execute("SELECT count(*) FROM orders WHERE status = 'queued' AND id < "
+                               "(SELECT id FROM orders WHERE ticket = ?)", (ticket,)).fetchone()
+        position_ok = position == before
+        emit(f"{label}_last_position", f"{position}(table:{before})")
     db.close()
     lost = sum(1 for t in placer.acked if t not in have)
     integrity = sqlite_integrity(daemon.db)
@@ -99,7 +111,7 @@ def verify_acked(daemon, placer, label):
     emit(f"{label}_lost", lost)
     emit(f"{label}_integrity", integrity)
     emit(f"{label}_daemon_exit", exit_status)
-    return missing == 0 and lost == 0 and integrity == "ok" and exit_status == 0
+    return missing == 0 and lost == 0 and integrity == "ok" and exit_status == 0 and position_ok
 
 
 def placements_resume(placer, timeout=30):
