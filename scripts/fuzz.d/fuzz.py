@@ -66,7 +66,7 @@ def run_schemathesis(daemon, venv, want, seed, report_dir, budget_s):
         log = open(os.path.join(report_dir, f"schemathesis-{rounds}.log"), "w")
         try:
             rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=budget_s,
-                                env=dict(os.environ, SCHEMATHESIS_TELEMETRY="false", NO_COLOR="1")).returncode
+                                env=dict(os.environ, NO_COLOR="1")).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
         log.close()
@@ -175,8 +175,9 @@ def main():
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-schemathesis", action="store_true")
+    ap.add_argument("--raw-repeat", type=int, default=3,
+                    help="passes over the raw rounds (VmRSS after each pass shows whether it keeps growing)")
     args = ap.parse_args()
-    rng = random.Random(args.seed)
 
     daemon = Daemon(args.binary, config=CONFIG, cooks=2, label="ticketd-fuzz").start()
     report_dir = os.path.join(daemon.workdir, "reports")
@@ -207,26 +208,34 @@ def main():
 
     raw_total = raw_5xx = raw_hangs = 0
     unhealthy_rounds = []
-    for name, cases in rounds(rng):
-        outcomes = {}
-        for payload, shutdown in cases:
-            try:
-                data, ended = raw_exchange(daemon.port, payload, timeout=5.0, shutdown=shutdown)
-                kind = classify(data, ended)
-            except OSError as e:
-                kind = "connect_error:" + type(e).__name__
-            outcomes[kind] = outcomes.get(kind, 0) + 1
-        raw_total += len(cases)
-        raw_5xx += outcomes.get("5xx", 0)
-        raw_hangs += outcomes.get("timeout", 0)
-        healthy = daemon.alive() and daemon.healthy()
-        rss.append(daemon.rss_kib())
-        emit(f"raw_{name}_cases", len(cases))
-        emit(f"raw_{name}_outcomes", ",".join(f"{k}:{v}" for k, v in sorted(outcomes.items())))
-        emit(f"raw_{name}_healthy_after", "yes" if healthy else "no")
-        emit(f"raw_{name}_rss_kib", rss[-1])
-        if not healthy:
-            unhealthy_rounds.append(name)
+    pass_rss = []
+    for rep in range(1, args.raw_repeat + 1):
+        rng = random.Random(args.seed + rep)
+        for name, cases in rounds(rng):
+            outcomes = {}
+            for payload, shutdown in cases:
+                try:
+                    data, ended = raw_exchange(daemon.port, payload, timeout=5.0, shutdown=shutdown)
+                    kind = classify(data, ended)
+                except OSError as e:
+                    kind = "connect_error:" + type(e).__name__
+                outcomes[kind] = outcomes.get(kind, 0) + 1
+            raw_total += len(cases)
+            raw_5xx += outcomes.get("5xx", 0)
+            raw_hangs += outcomes.get("timeout", 0)
+            healthy = daemon.alive() and daemon.healthy()
+            rss.append(daemon.rss_kib())
+            if rep == 1:
+                emit(f"raw_{name}_cases", len(cases))
+                emit(f"raw_{name}_outcomes", ",".join(f"{k}:{v}" for k, v in sorted(outcomes.items())))
+                emit(f"raw_{name}_healthy_after", "yes" if healthy else "no")
+                emit(f"raw_{name}_rss_kib", rss[-1])
+            elif set(outcomes) - {"answered", "closed", "reset"}:
+                emit(f"raw_{name}_pass{rep}_outcomes", ",".join(f"{k}:{v}" for k, v in sorted(outcomes.items())))
+            if not healthy:
+                unhealthy_rounds.append(f"{name}#{rep}")
+        pass_rss.append(rss[-1])
+        emit(f"raw_pass{rep}_rss_kib", rss[-1])
     slow = slow_partials(daemon, 50, read_timeout=2)
     slow_closed = sum(1 for k in slow if k in ("answered", "closed", "reset"))
     emit("raw_slow_partial_cases", len(slow))
@@ -246,7 +255,7 @@ def main():
     if raw_5xx or raw_hangs or unhealthy_rounds or slow_closed != len(slow) or status != 0:
         ok = False
     print(f"fuzz: schemathesis_requests={s['requests']} schemathesis_failures={s['failures'] + s['errors']} "
-          f"raw_cases={raw_total} raw_5xx={raw_5xx} raw_hangs={raw_hangs} "
+          f"raw_passes={args.raw_repeat} raw_cases={raw_total} raw_5xx={raw_5xx} raw_hangs={raw_hangs} "
           f"unhealthy_rounds={len(unhealthy_rounds)} rss_start_mb={rss[0] / 1024:.1f} rss_max_mb={max_mb:.1f} "
           f"rss_end_mb={end_mb:.1f} result={'ok' if ok else 'FAILED'}", flush=True)
     if ok:
