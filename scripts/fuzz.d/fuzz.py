@@ -50,7 +50,7 @@ def server_errors(daemon):
 
 
 def run_schemathesis(daemon, venv, want, seed, report_dir, budget_s):
-    st = os.path.join(venv, "bin", "st")
+    st = os.path.abspath(os.path.join(venv, "bin", "st"))
     before = total_requests(daemon)
     rounds = failures = errors = cases = 0
     exit_codes = []
@@ -65,7 +65,8 @@ def run_schemathesis(daemon, venv, want, seed, report_dir, budget_s):
         note("fuzz: " + " ".join(cmd))
         log = open(os.path.join(report_dir, f"schemathesis-{rounds}.log"), "w")
         try:
-            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=budget_s,
+            # In the run's own directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=budget_s, cwd=report_dir,
                                 env=dict(os.environ, NO_COLOR="1")).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
