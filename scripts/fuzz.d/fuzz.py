@@ -57,9 +57,12 @@ def run_schemathesis(daemon, venv, want, seed, report_dir, budget_s):
     started = time.monotonic()
     while total_requests(daemon) - before < want and rounds < 4 and time.monotonic() - started < budget_s:
         junit = os.path.join(report_dir, f"junit-{rounds}.xml")
+        # One worker: with two, hypothesis' lambda-source parsing (CPython's ast module, not
+        # thread-safe in 3.11) once failed inside schemathesis with "AST constructor recursion
+        # depth mismatch" -- an error of the tool, not of ticketd, but it fails the run.
         cmd = [st, "run", f"http://127.0.0.1:{daemon.port}/openapi.json",
                "--checks", CHECKS, "-H", f"Authorization: Bearer {TOKEN}",
-               "--max-examples", "120", "--seed", str(seed + rounds), "--workers", "2",
+               "--max-examples", "120", "--seed", str(seed + rounds), "--workers", "1",
                "--request-timeout", "10", "--suppress-health-check", "all",
                "--report", "junit", "--report-junit-path", junit, "--max-time", str(int(budget_s / 2))]
         note("fuzz: " + " ".join(cmd))
