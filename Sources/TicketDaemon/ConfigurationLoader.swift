@@ -84,6 +84,10 @@ public enum ConfigurationLoader {
             case "log_level": config.logLevel = try reader.logLevel(value, key)
             case "max_body_bytes": config.maxBodyBytes = try reader.int(value, key, min: 256, max: 64 * 1024 * 1024)
             case "max_waiters": config.maxWaiters = try reader.int(value, key, min: 1, max: 1_000_000)
+            case "idle_timeout_seconds": config.idleTimeoutSeconds = try reader.seconds(value, key, min: 0.1, max: 86400)
+            case "request_read_timeout_seconds":
+                config.requestReadTimeoutSeconds = try reader.seconds(value, key, min: 0.1, max: 3600)
+            case "max_connections": config.maxConnections = try reader.int(value, key, min: 1, max: 1_000_000)
             case "retention_days": config.retentionDays = try reader.seconds(value, key, min: 1, max: 36500)
             case "tickets": try parseTickets(value, into: &config.tickets, reader: &reader)
             case "kitchen": try parseKitchen(value, into: &config.kitchen, reader: &reader)

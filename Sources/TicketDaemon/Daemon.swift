@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import TicketCore
@@ -28,6 +29,8 @@ public struct Daemon: Sendable {
     /// Runs until SIGTERM or SIGINT; returns after a clean shutdown.
     public func run() async throws {
         let config = configuration
+        ProcessLimits.ignoreFileSizeSignal()
+        ProcessLimits.raiseOpenFileLimit(toFit: config, logger: logger)
         let adminToken = try ConfigurationLoader.readAdminToken(config)
         let store = try OrderStore(options: config.databaseOptions, settings: config.storeSettings,
                                    logger: logger.with(label: "ticketd.store"))
@@ -48,8 +51,13 @@ public struct Daemon: Sendable {
                                 notifier: notifier, logger: logger.with(label: "ticketd.reload"))
 
         let router = TicketAPI.buildRouter(env)
+        let limits = config.connectionLimits
+        let connections = ConnectionCount(factory: env.metricsFactory)
         let app = Application(
             router: router,
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, limits: limits, count: connections)
+            },
             configuration: ApplicationConfiguration(address: .hostname(config.listen.host, port: config.listen.port),
                                                     serverName: nil, reuseAddress: true),
             onServerRunning: { channel in

@@ -48,6 +48,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var maxBodyBytes = 64 * 1024
     /// Long polls and SSE streams open at once (503 above it).
     public var maxWaiters = 20_000
+    /// Seconds a connection may stay open with no request in progress before it is closed (a
+    /// request whose answer the server is still producing, such as a long poll or an SSE
+    /// stream, is never cut by it).
+    public var idleTimeoutSeconds = 60.0
+    /// Seconds a client has to send one whole request (head and body) once its first byte has
+    /// arrived; slower clients (slow-loris) get 408 or a close.
+    public var requestReadTimeoutSeconds = 10.0
+    /// Connections open at once; more are answered 503 problem+json and closed.
+    public var maxConnections = 25_000
     public var tickets = Tickets()
     public var kitchen = Kitchen()
     public var retentionDays = 7.0
@@ -72,6 +81,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         StoreSettings(maxNumber: tickets.maxNumber, maxQueued: kitchen.maxQueued,
                       retry: RetryPolicy(maxAttempts: kitchen.maxAttempts, baseSeconds: kitchen.retryBaseSeconds,
                                          maxSeconds: kitchen.retryMaxSeconds))
+    }
+
+    /// The connection limits these values imply.
+    public var connectionLimits: ConnectionLimits {
+        ConnectionLimits(idleTimeoutSeconds: idleTimeoutSeconds, requestReadTimeoutSeconds: requestReadTimeoutSeconds,
+                         maxConnections: maxConnections)
     }
 
     public var databaseOptions: DatabaseOptions {

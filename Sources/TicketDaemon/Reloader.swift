@@ -51,6 +51,12 @@ final class Reloader: Service, Sendable {
         if loaded.listen != daemon.configuration.listen { ignored.append("listen") }
         if loaded.database != daemon.configuration.database { ignored.append("database") }
         if loaded.synchronous != daemon.configuration.synchronous { ignored.append("synchronous") }
+        let running = daemon.configuration
+        if loaded.maxConnections != running.maxConnections { ignored.append("max_connections") }
+        if loaded.idleTimeoutSeconds != running.idleTimeoutSeconds { ignored.append("idle_timeout_seconds") }
+        if loaded.requestReadTimeoutSeconds != running.requestReadTimeoutSeconds {
+            ignored.append("request_read_timeout_seconds")
+        }
         logger.notice("configuration reloaded", metadata: [
             "menu_items": "\(loaded.menu.count)", "cooks": "\(loaded.kitchen.cooks)",
             "needs_restart": "\(ignored.isEmpty ? "none" : ignored.joined(separator: ","))",

@@ -1,10 +1,11 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import TicketStore
 
 /// Turns every error into `application/problem+json`: problems as they are, Hummingbird's own
-/// errors (404, 413, …) into problems, a known path with another method into 405 with `Allow`,
+/// errors (404, 413, …) into problems, malformed HTTP met while reading a body into 400, a known path with another method into 405 with `Allow`,
 /// and anything unexpected into a logged 500 that says no more than needed.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -16,6 +17,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return Problem.from(error).response()
         } catch let error as HTTPError {
             return Self.problem(for: error, request: request).response()
+        } catch let error as HTTPParserError {
+            // The body did not parse (bad chunked encoding, input ended mid-body): the client's
+            // fault, and the connection cannot carry another request.
+            var headers = HTTPFields()
+            headers[.connection] = "close"
+            return Problem(.badRequest, type: "bad-request", title: "Bad request",
+                           detail: "the request is not valid HTTP/1.1: \(error)", headers: headers).response()
         } catch is NIOTooManyBytesError {
             // `Request.collectBody(upTo:)` throws this (not an HTTPError) past the limit.
             return Self.problem(for: HTTPError(.contentTooLarge), request: request).response()

@@ -66,7 +66,7 @@ enum OpenAPIDocument {
           "get": {
             "operationId": "streamTicketEvents", "summary": "Server-Sent Events: one event per change until a final state",
             "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "404": \##(problem), "422": \##(problem)}
+            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TicketEvent"}}}}, "404": \##(problem), "422": \##(problem)}
           }
         },
         "/v1/tickets/{ticket}/pickup": {
@@ -174,6 +174,9 @@ enum OpenAPIDocument {
             "cooking_at": {"type": ["string", "null"], "format": "date-time"},
             "ready_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
+          "TicketEvent": {"description": "One Server-Sent Event (OpenAPI 3.1: the schema of a text/event-stream describes each event)", "type": "object", "required": ["event", "id", "data"], "properties": {
+            "event": {"const": "ticket"}, "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the ticket's version"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": "#/components/schemas/Ticket"}}}},
           "OrderWithEvents": {"allOf": [{"$ref": "#/components/schemas/OperatorOrder"}, {"type": "object", "required": ["events"], "properties": {
             "events": {"type": "array", "items": {"type": "object", "required": ["from", "to", "at"], "properties": {
               "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "at": {"type": "string", "format": "date-time"}, "detail": {"type": ["string", "null"]}}}}}}]},

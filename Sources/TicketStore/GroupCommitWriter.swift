@@ -1,3 +1,4 @@
+import Dispatch
 import GRDB
 import Logging
 import ServiceLifecycle
@@ -28,6 +29,8 @@ public final class GroupCommitWriter: Service, Sendable {
     private let state = Mutex(State())
     private let stats = Mutex(Stats())
     private let batchCounter = Atomic<UInt64>(0)
+    /// When the running batch began (monotonic nanoseconds), 0 while none runs.
+    private let batchStartedAt = Atomic<UInt64>(0)
 
     /// Increases before each batch runs: caches kept by requests are valid within one batch.
     var currentBatch: UInt64 { batchCounter.load(ordering: .relaxed) }
@@ -59,6 +62,15 @@ public final class GroupCommitWriter: Service, Sendable {
     }
 
     public var statistics: Stats { stats.withLock { $0 } }
+
+    /// How long the running batch has been running (nil while none runs). A batch waiting on
+    /// another process's write lock runs up to the busy timeout: the watchdog tells that wait
+    /// from a stuck writer by this.
+    public var runningBatchSeconds: Double? {
+        let started = batchStartedAt.load(ordering: .relaxed)
+        guard started != 0 else { return nil }
+        return Double(DispatchTime.now().uptimeNanoseconds &- started) / 1e9
+    }
 
     /// Runs `body` in the next batch and returns its result once the batch has committed.
     /// `body` runs on the writer's connection inside a savepoint; what it adds to the effects is
@@ -189,6 +201,10 @@ public final class GroupCommitWriter: Service, Sendable {
     /// One batch: one transaction, a savepoint per request, one commit; then publish and resume.
     private func execute(_ batch: [any PendingWrite], on db: Database) {
         var commitError: (any Error)?
+        // How long this batch has been running, for the watchdog (a lock held by another process
+        // is a wait, not a hang).
+        batchStartedAt.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
+        defer { batchStartedAt.store(0, ordering: .relaxed) }
         do {
             try db.inTransaction(.immediate) {
                 try beforeBatch(db)

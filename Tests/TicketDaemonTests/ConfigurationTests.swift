@@ -19,6 +19,9 @@ struct ConfigurationTests {
         #expect(config.adminTokenFile == nil)
         #expect(config.logLevel == .info)
         #expect(config.maxBodyBytes == 64 * 1024)
+        #expect(config.idleTimeoutSeconds == 60)
+        #expect(config.requestReadTimeoutSeconds == 10)
+        #expect(config.maxConnections == 25_000)
         #expect(config.retentionDays == 7)
         #expect(config.tickets.maxNumber == 999)
         #expect(config.tickets.pickupTimeoutSeconds == 1800)
@@ -72,6 +75,9 @@ struct ConfigurationTests {
         admin_token_file: /run/credentials/ticketd.service/admin-token
         log_level: debug
         max_body_bytes: 4096
+        max_connections: 77
+        idle_timeout_seconds: 2.5
+        request_read_timeout_seconds: 0.5
         retention_days: 0.5e1
         tickets:
           max_number: 50
@@ -104,6 +110,9 @@ struct ConfigurationTests {
         #expect(config.adminTokenFile == "/run/credentials/ticketd.service/admin-token")
         #expect(config.logLevel == .debug)
         #expect(config.maxBodyBytes == 4096)
+        #expect(config.maxConnections == 77)
+        #expect(config.idleTimeoutSeconds == 2.5)
+        #expect(config.requestReadTimeoutSeconds == 0.5)
         #expect(config.retentionDays == 5)
         #expect(config.tickets.maxNumber == 50)
         #expect(config.tickets.pickupTimeoutSeconds == 90.25)
@@ -163,7 +172,8 @@ struct ConfigurationTests {
         let path = Self.packageRoot.appendingPathComponent("config/ticketd.yaml").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let keys = ["listen:", "database:", "synchronous:", "long_poll_max_seconds:", "# admin_token_file:",
-                    "log_level:", "max_body_bytes:", "retention_days:", "tickets:", "max_number:",
+                    "log_level:", "max_body_bytes:", "max_waiters:", "max_connections:", "idle_timeout_seconds:",
+                    "request_read_timeout_seconds:", "retention_days:", "tickets:", "max_number:",
                     "pickup_timeout_seconds:", "kitchen:", "cooks:", "orders_per_cook:", "handler:", "command:",
                     "command_timeout_seconds:", "lease_seconds:", "max_attempts:", "retry_base_seconds:",
                     "retry_max_seconds:", "shutdown_grace_seconds:", "max_queued:", "menu:", "item:",
@@ -297,6 +307,10 @@ struct ConfigurationTests {
         Case("long_poll_max_seconds infinite", yaml: "long_poll_max_seconds: .inf\n", key: "long_poll_max_seconds"),
         Case("long_poll_max_seconds nan", yaml: "long_poll_max_seconds: nan\n", key: "long_poll_max_seconds"),
         Case("max_body_bytes too small", yaml: "max_body_bytes: 10\n", key: "max_body_bytes"),
+        Case("max_connections 0", yaml: "max_connections: 0\n", key: "max_connections"),
+        Case("idle_timeout_seconds 0", yaml: "idle_timeout_seconds: 0\n", key: "idle_timeout_seconds"),
+        Case("request_read_timeout_seconds text", yaml: "request_read_timeout_seconds: soon\n",
+             key: "request_read_timeout_seconds"),
         Case("retention_days 0", yaml: "retention_days: 0\n", key: "retention_days"),
         Case("admin_token_file empty", yaml: "admin_token_file: ''\n", key: "admin_token_file"),
         Case("menu duplicate item", yaml: "menu:\n  - {item: soup, cook_seconds: 1}\n  - {item: soup, cook_seconds: 2}\n",

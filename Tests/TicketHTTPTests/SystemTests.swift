@@ -194,6 +194,23 @@ struct OpenAPITests {
         }
     }
 
+    /// Found by scripts/fuzz (schemathesis ST108): under OpenAPI 3.1 the schema of a
+    /// `text/event-stream` response describes one event, and `{"type": "string"}` described none.
+    @Test("the event stream's schema describes one event: event, id and the ticket JSON as data")
+    func eventStreamSchema() async throws {
+        try await withAPI { h in
+            try await h.test { client in
+                let doc = try await client.get("/openapi.json").json
+                let media = doc["paths"]["/v1/tickets/{ticket}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+                #expect(media["schema"]["$ref"].string == "#/components/schemas/TicketEvent")
+                let event = doc["components"]["schemas"]["TicketEvent"]
+                #expect(event["type"].string == "object")
+                #expect(event["required"] == JSON.parse(#"["event", "id", "data"]"#))
+                #expect(event["properties"]["data"]["contentSchema"]["$ref"].string == "#/components/schemas/Ticket")
+            }
+        }
+    }
+
     @Test("every $ref resolves to a schema in components/schemas")
     func refsResolve() async throws {
         try await withAPI { h in

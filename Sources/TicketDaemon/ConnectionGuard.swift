@@ -1,0 +1,266 @@
+import CoreMetrics
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// What one connection may cost the daemon: how long it may sit idle, how long a client may
+/// take to send one request, and how many connections may be open at once.
+public struct ConnectionLimits: Sendable, Equatable {
+    public var idleTimeoutSeconds: Double
+    public var requestReadTimeoutSeconds: Double
+    public var maxConnections: Int
+
+    public init(idleTimeoutSeconds: Double, requestReadTimeoutSeconds: Double, maxConnections: Int) {
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.requestReadTimeoutSeconds = requestReadTimeoutSeconds
+        self.maxConnections = maxConnections
+    }
+
+    static func amount(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64((seconds * 1e9).rounded())) }
+}
+
+/// The open connections, for `max_connections`, and the metrics that show them.
+final class ConnectionCount: Sendable {
+    private let open = Atomic<Int>(0)
+    private let openGauge: CoreMetrics.Gauge
+    private let refusedCounter: CoreMetrics.Counter
+    private let timedOutCounter: CoreMetrics.Counter
+
+    init(factory: any MetricsFactory) {
+        openGauge = CoreMetrics.Gauge(label: "ticketd_open_connections", factory: factory)
+        refusedCounter = CoreMetrics.Counter(label: "ticketd_connections_refused_total", factory: factory)
+        timedOutCounter = CoreMetrics.Counter(label: "ticketd_request_read_timeouts_total", factory: factory)
+    }
+
+    /// Counts a new connection; returns how many are open with it.
+    func opened() -> Int {
+        let now = open.wrappingAdd(1, ordering: .relaxed).newValue
+        openGauge.record(now)
+        return now
+    }
+
+    func closed() {
+        openGauge.record(open.wrappingSubtract(1, ordering: .relaxed).newValue)
+    }
+
+    func refused() { refusedCounter.increment() }
+    func timedOut() { timedOutCounter.increment() }
+}
+
+/// Hummingbird's HTTP/1 server with ticketd's connection limits around it:
+///
+/// - the idle timeout is Hummingbird's own (`HTTP1Channel.Configuration.idleTimeout`): it closes
+///   a connection on which nothing was read for that long while no request is being answered,
+///   and never one whose request has been read and waits on the server (long polls, SSE);
+/// - the request read timeout (slow-loris) is ours: Hummingbird has none, and its idle timer
+///   is reset by every body part, so a client trickling a body would hold its connection forever;
+/// - the connection limit answers a connection beyond it with 503 problem+json and closes it.
+///   Hummingbird's `MaximumAvailableConnections` only stops accepting, which leaves clients
+///   hanging in the listen backlog with no answer.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    private let responder: HTTPChannelHandler.Responder
+    private let limits: ConnectionLimits
+    private let count: ConnectionCount
+    private let base: HTTP1Channel
+
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, count: ConnectionCount) {
+        self.responder = responder
+        self.limits = limits
+        self.count = count
+        base = HTTP1Channel(responder: responder,
+                            configuration: .init(idleTimeout: ConnectionLimits.amount(limits.idleTimeoutSeconds)))
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let count = self.count
+        let open = count.opened()
+        channel.closeFuture.whenComplete { _ in count.closed() }
+        let loop = channel.eventLoop
+        if open > limits.maxConnections {
+            count.refused()
+            let max = limits.maxConnections
+            return loop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(ConnectionRefusal(maxConnections: max), position: .first)
+            }.flatMap { base.setup(channel: channel, logger: logger) }
+        }
+        let timeout = ConnectionLimits.amount(limits.requestReadTimeoutSeconds)
+        let responder = self.responder
+        let idle = ConnectionLimits.amount(limits.idleTimeoutSeconds)
+        return loop.makeCompletedFuture { () -> NIOLoopBound<RequestReadDeadline> in
+            let deadline = RequestReadDeadline(timeout: timeout, count: count)
+            try channel.pipeline.syncOperations.addHandler(RequestBytesHandler(deadline), position: .first)
+            return NIOLoopBound(deadline, eventLoop: loop)
+        }.flatMap { bound in
+            HTTP1Channel(responder: responder,
+                         configuration: .init(additionalChannelHandlers: [RequestPartsHandler(bound.value)], idleTimeout: idle))
+                .setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+/// One connection's request read deadline: armed by the first byte of a request, disarmed when
+/// the request's end has been decoded. When it passes, the client gets 408 problem+json (if its
+/// request head never arrived whole) and the connection is closed.
+///
+/// Bytes that arrive while a request is being answered (a pipelined request) do not arm it;
+/// such a connection is left to the idle timeout.
+final class RequestReadDeadline {
+    private let timeout: TimeAmount
+    private let count: ConnectionCount
+    private var context: ChannelHandlerContext?
+    private var scheduled: Scheduled<Void>?
+    private var reading = false
+    private var headRead = false
+    private var requestsRead = 0
+    private var responsesWritten = 0
+
+    init(timeout: TimeAmount, count: ConnectionCount) {
+        self.timeout = timeout
+        self.count = count
+    }
+
+    func attach(_ context: ChannelHandlerContext) { self.context = context }
+
+    func detach() {
+        scheduled?.cancel()
+        scheduled = nil
+        context = nil
+    }
+
+    func bytesArrived() {
+        guard !reading, requestsRead <= responsesWritten, let context else { return }
+        reading = true
+        scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.expired() }
+    }
+
+    func headArrived() { headRead = true }
+
+    func endArrived() {
+        reading = false
+        headRead = false
+        requestsRead += 1
+        scheduled?.cancel()
+        scheduled = nil
+    }
+
+    func responseEnded() { responsesWritten += 1 }
+
+    private func expired() {
+        scheduled = nil
+        guard reading, let context else { return }
+        count.timedOut()
+        if !headRead {
+            let body = #"{"type":"urn:ticketd:problem:request-timeout","title":"Request timeout","status":408,"#
+                + #""detail":"the request did not arrive whole within request_read_timeout_seconds"}"#
+            let head = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+                + "connection: close\r\ncontent-length: \(body.utf8.count)\r\n\r\n"
+            context.writeAndFlush(NIOAny(ByteBuffer(string: head + body)), promise: nil)
+        }
+        context.close(promise: nil)
+    }
+}
+
+/// At the head of the pipeline: sees the raw bytes, so it knows when a request has begun even
+/// while its head is still incomplete (the HTTP decoder emits nothing until the head is whole).
+final class RequestBytesHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let deadline: RequestReadDeadline
+
+    init(_ deadline: RequestReadDeadline) { self.deadline = deadline }
+
+    func handlerAdded(context: ChannelHandlerContext) { deadline.attach(context) }
+    func handlerRemoved(context: ChannelHandlerContext) { deadline.detach() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        deadline.bytesArrived()
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline.detach()
+        context.fireChannelInactive()
+    }
+}
+
+/// After the HTTP codec: sees where each request ends and each response ends.
+final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+    private let deadline: RequestReadDeadline
+
+    init(_ deadline: RequestReadDeadline) { self.deadline = deadline }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: deadline.headArrived()
+        case .body: break
+        case .end: deadline.endArrived()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { deadline.responseEnded() }
+        context.write(data, promise: promise)
+    }
+}
+
+/// Answers a connection beyond `max_connections`: 503 problem+json with `Retry-After`, then
+/// closes. It closes its side first and reads (and drops) what the client still sends for up to
+/// a second before closing for good: closing with unread input makes the kernel send a reset,
+/// which can destroy the answer before the client has read it. Nothing reaches the HTTP handlers.
+final class ConnectionRefusal: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let maxConnections: Int
+    private var answered = false
+    private var closing: Scheduled<Void>?
+
+    init(maxConnections: Int) { self.maxConnections = maxConnections }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // dropped: the connection is refused
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing?.cancel()
+        closing = nil
+        context.fireChannelInactive()
+    }
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        let body = #"{"type":"urn:ticketd:problem:unavailable","title":"Service unavailable","status":503,"#
+            + #""detail":"too many connections are open (max_connections: \#(maxConnections)); try again shortly"}"#
+        let head = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\n"
+            + "connection: close\r\ncontent-length: \(body.utf8.count)\r\n\r\n"
+        context.writeAndFlush(NIOAny(ByteBuffer(string: head + body)), promise: nil)
+        context.close(mode: .output, promise: nil)
+        closing = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
+    }
+}
