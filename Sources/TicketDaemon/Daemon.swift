@@ -50,6 +50,9 @@ public struct Daemon: Sendable {
         let router = TicketAPI.buildRouter(env)
         let app = Application(
             router: router,
+            // HTTP/1.1 with a 512-byte first receive buffer per connection (NIO's default is
+            // 2 KiB, kept per connection: 20 MB for 10,000 open long polls).
+            server: .ticketdHTTP1(),
             configuration: ApplicationConfiguration(address: .hostname(config.listen.host, port: config.listen.port),
                                                     serverName: nil, reuseAddress: true),
             onServerRunning: { channel in

@@ -2,18 +2,43 @@ import Synchronization
 import TicketCore
 
 /// Tells waiters what the writer committed, after the commit: ticket changes to long polls and
-/// SSE streams, and "there is work" to idle cooks and kitchen claims. Waiting holds no thread;
-/// a waiter that goes away removes itself.
+/// SSE streams, and "there is work" to idle cooks and kitchen claims. Waiting holds no thread
+/// and no task of its own: a waiter is a continuation with a deadline on one shared timer; a
+/// waiter that goes away removes itself.
 public final class ChangeNotifier: Sendable {
+    /// One registration for the changes of one ticket.
+    fileprivate enum Listener {
+        /// An SSE stream: every change, in commit order.
+        case stream(AsyncStream<Order>.Continuation)
+        /// A long poll: released by the first change beyond its version.
+        case waiter(TicketWaiter.Core)
+
+        func deliver(_ order: Order) {
+            switch self {
+            case .stream(let c): c.yield(order)
+            case .waiter(let w): w.deliver(order)
+            }
+        }
+
+        func finish() {
+            switch self {
+            case .stream(let c): c.finish()
+            case .waiter(let w): w.end(.ended)
+            }
+        }
+    }
+
     private struct State {
         var nextID: UInt64 = 0
-        var ticketSubscribers: [String: [UInt64: AsyncStream<Order>.Continuation]] = [:]
+        var ticketListeners: [String: [UInt64: Listener]] = [:]
         var workEpoch: UInt64 = 0
         var workWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var subscriberCount = 0
     }
 
     private let state = Mutex(State())
+    /// The deadlines of every waiting long poll and work wait.
+    let deadlines = DeadlineTimer()
 
     public init() {}
 
@@ -43,37 +68,50 @@ public final class ChangeNotifier: Sendable {
     /// Starts delivering every committed change of `ticket`, in commit order.
     public func subscribe(ticket: String) -> Subscription {
         let (stream, continuation) = AsyncStream<Order>.makeStream(bufferingPolicy: .bufferingNewest(64))
-        let id = state.withLock { s -> UInt64 in
-            s.nextID += 1
-            s.ticketSubscribers[ticket, default: [:]][s.nextID] = continuation
-            s.subscriberCount += 1
-            return s.nextID
-        }
+        let id = register(ticket: ticket, .stream(continuation))
         return Subscription(changes: stream, id: id, ticket: ticket, notifier: self)
     }
 
-    fileprivate func remove(ticket: String, id: UInt64) {
-        let continuation = state.withLock { s -> AsyncStream<Order>.Continuation? in
-            guard let c = s.ticketSubscribers[ticket]?.removeValue(forKey: id) else { return nil }
-            s.subscriberCount -= 1
-            if s.ticketSubscribers[ticket]?.isEmpty == true { s.ticketSubscribers[ticket] = nil }
-            return c
+    /// Registers a long poll's waiter for `ticket`: from now on it records the changes of the
+    /// ticket, so register before reading the current state. Then `wait(beyond:until:)` once;
+    /// close it when done (or let it deinit).
+    public func waiter(ticket: String) -> TicketWaiter {
+        let core = TicketWaiter.Core()
+        let id = register(ticket: ticket, .waiter(core))
+        return TicketWaiter(core: core, ticket: ticket, id: id, notifier: self)
+    }
+
+    private func register(ticket: String, _ listener: Listener) -> UInt64 {
+        state.withLock { s -> UInt64 in
+            s.nextID += 1
+            s.ticketListeners[ticket, default: [:]][s.nextID] = listener
+            s.subscriberCount += 1
+            return s.nextID
         }
-        continuation?.finish()
+    }
+
+    fileprivate func remove(ticket: String, id: UInt64) {
+        let listener = state.withLock { s -> Listener? in
+            guard let l = s.ticketListeners[ticket]?.removeValue(forKey: id) else { return nil }
+            s.subscriberCount -= 1
+            if s.ticketListeners[ticket]?.isEmpty == true { s.ticketListeners[ticket] = nil }
+            return l
+        }
+        if case .stream(let c) = listener { c.finish() }
     }
 
     /// Open ticket subscriptions (long polls and SSE streams waiting now).
     public var subscriberCount: Int { state.withLock { $0.subscriberCount } }
 
-    /// Ends every ticket subscription (shutdown: waiting pollers answer at once).
+    /// Ends every ticket subscription and waiter (shutdown: waiting pollers answer at once).
     public func finishAllSubscriptions() {
-        let all = state.withLock { s -> [AsyncStream<Order>.Continuation] in
-            let all = s.ticketSubscribers.values.flatMap(\.values)
-            s.ticketSubscribers = [:]
+        let all = state.withLock { s -> [Listener] in
+            let all = s.ticketListeners.values.flatMap(\.values)
+            s.ticketListeners = [:]
             s.subscriberCount = 0
             return all
         }
-        for c in all { c.finish() }
+        for l in all { l.finish() }
     }
 
     // MARK: Work
@@ -96,16 +134,8 @@ public final class ChangeNotifier: Sendable {
     /// Returns when work is signalled after `epoch`, at `deadline`, or on cancellation,
     /// whichever comes first.
     public func waitForWork(after epoch: UInt64, until deadline: ContinuousClock.Instant) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.waitForWorkSignal(after: epoch) }
-            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    private func waitForWorkSignal(after epoch: UInt64) async {
         let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
+        let timer = Mutex<UInt64?>(nil)
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
@@ -113,12 +143,22 @@ public final class ChangeNotifier: Sendable {
                     s.workWaiters[id] = c
                     return false
                 }
-                if resumeNow { c.resume() }
+                if resumeNow {
+                    c.resume()
+                } else {
+                    let handle = deadlines.schedule(at: deadline) { [weak self] in self?.endWorkWait(id) }
+                    timer.withLock { $0 = handle }
+                }
             }
         } onCancel: {
-            let c = state.withLock { $0.workWaiters.removeValue(forKey: id) }
-            c?.resume()
+            endWorkWait(id)
         }
+        if let handle = timer.withLock({ $0 }) { deadlines.cancel(handle) }
+    }
+
+    private func endWorkWait(_ id: UInt64) {
+        let c = state.withLock { $0.workWaiters.removeValue(forKey: id) }
+        c?.resume()
     }
 
     // MARK: Publishing
@@ -126,19 +166,147 @@ public final class ChangeNotifier: Sendable {
     /// Called by the writer after a commit, never before.
     func publish(_ effects: WriteEffects) {
         if !effects.changes.isEmpty {
-            let deliveries = state.withLock { s -> [(AsyncStream<Order>.Continuation, Order)] in
-                guard !s.ticketSubscribers.isEmpty else { return [] }
-                var out: [(AsyncStream<Order>.Continuation, Order)] = []
-                for order in effects.changes {
-                    if let subs = s.ticketSubscribers[order.ticket] {
-                        for c in subs.values { out.append((c, order)) }
+            let deliveries = state.withLock { s -> [(Listener, Order)] in
+                guard !s.ticketListeners.isEmpty else { return [] }
+                var out: [(Listener, Order)] = []
+                for (index, order) in effects.changes.enumerated() {
+                    guard let listeners = s.ticketListeners[order.ticket] else { continue }
+                    // A stream gets every change; a long poll only the newest of its ticket in
+                    // the batch (the state it answers with, as a read after the commit would).
+                    let superseded = effects.changes[(index + 1)...].contains { $0.ticket == order.ticket }
+                    for l in listeners.values {
+                        if superseded, case .waiter = l { continue }
+                        out.append((l, order))
                     }
                 }
                 return out
             }
-            for (c, order) in deliveries { c.yield(order) }
+            for (l, order) in deliveries { l.deliver(order) }
         }
         if effects.workAdded { signalWork() }
+    }
+}
+
+/// A long poll's wait for the next change of one ticket (`ChangeNotifier.waiter(ticket:)`): a
+/// single continuation, resumed by a change beyond the version, the deadline (on the notifier's
+/// shared timer), `release()` (the client went away), shutdown or cancellation, whichever comes
+/// first. No task or stream of its own. Close it when done (or let it deinit).
+public final class TicketWaiter: Sendable {
+    /// How a wait ended.
+    public enum Outcome: Sendable, Equatable {
+        /// A change beyond the version committed (before or during the wait).
+        case changed
+        /// The deadline passed.
+        case timedOut
+        /// `release()` was called: the client went away.
+        case released
+        /// The notifier ended every waiter (shutdown).
+        case ended
+        /// The waiting task was cancelled.
+        case cancelled
+    }
+
+    fileprivate let core: Core
+    private let ticket: String
+    private let id: UInt64
+    private let notifier: ChangeNotifier
+
+    fileprivate init(core: Core, ticket: String, id: UInt64, notifier: ChangeNotifier) {
+        self.core = core
+        self.ticket = ticket
+        self.id = id
+        self.notifier = notifier
+    }
+
+    deinit { notifier.remove(ticket: ticket, id: id) }
+
+    /// Waits until a change beyond `version` commits (one committed since registration returns
+    /// at once), until `deadline`, until `release()` or shutdown, or until the task is
+    /// cancelled. Call it once.
+    public func wait(beyond version: Int, until deadline: ContinuousClock.Instant) async -> Outcome {
+        await waitForChange(beyond: version, until: deadline).outcome
+    }
+
+    /// `wait(beyond:until:)`, with the committed state that ended the wait when a change did
+    /// (nil when that change came before the wait began: read the current state then).
+    public func waitForChange(beyond version: Int, until deadline: ContinuousClock.Instant) async
+        -> (outcome: Outcome, change: Order?) {
+        await core.wait(beyond: version, until: deadline, timer: notifier.deadlines)
+    }
+
+    /// The client went away: ends the wait with `.released` (at once, or when it starts).
+    public func release() { core.end(.released) }
+
+    /// Stops recording changes and frees the registration.
+    public func close() { notifier.remove(ticket: ticket, id: id) }
+
+    /// The registered part (the notifier's map holds it; the handle above frees it).
+    fileprivate final class Core: Sendable {
+        private struct State {
+            /// The newest version committed since registration (0: none).
+            var newestVersion = 0
+            /// While waiting: the version a change must go beyond, and the continuation.
+            var beyond = Int.max
+            var continuation: CheckedContinuation<(outcome: Outcome, change: Order?), Never>?
+            /// An end that came before the wait (release, shutdown), or the wait's outcome.
+            var outcome: Outcome?
+        }
+
+        private let state = Mutex(State())
+
+        func wait(beyond version: Int, until deadline: ContinuousClock.Instant, timer: DeadlineTimer) async
+            -> (outcome: Outcome, change: Order?) {
+            let handle = Mutex<UInt64?>(nil)
+            let outcome = await withTaskCancellationHandler {
+                await withCheckedContinuation { (c: CheckedContinuation<(outcome: Outcome, change: Order?), Never>) in
+                    let now = state.withLock { s -> Outcome? in
+                        if let outcome = s.outcome { return outcome }
+                        if s.newestVersion > version { s.outcome = .changed; return .changed }
+                        if Task.isCancelled { s.outcome = .cancelled; return .cancelled }
+                        s.beyond = version
+                        s.continuation = c
+                        return nil
+                    }
+                    if let now {
+                        c.resume(returning: (now, nil))
+                    } else {
+                        let h = timer.schedule(at: deadline) { [weak self] in self?.end(.timedOut) }
+                        handle.withLock { $0 = h }
+                    }
+                }
+            } onCancel: {
+                end(.cancelled)
+            }
+            if let h = handle.withLock({ $0 }) { timer.cancel(h) }
+            return outcome
+        }
+
+        func deliver(_ order: Order) {
+            let c = state.withLock { s -> CheckedContinuation<(outcome: Outcome, change: Order?), Never>? in
+                s.newestVersion = max(s.newestVersion, order.version)
+                guard order.version > s.beyond, let c = s.continuation else { return nil }
+                s.continuation = nil
+                s.outcome = .changed
+                return c
+            }
+            c?.resume(returning: (.changed, order))
+        }
+
+        /// Ends the wait with `outcome`; before the wait, a release or shutdown is kept for it
+        /// (a timeout or cancellation only ends a wait in progress).
+        func end(_ outcome: Outcome) {
+            let c = state.withLock { s -> CheckedContinuation<(outcome: Outcome, change: Order?), Never>? in
+                guard s.outcome == nil else { return nil }
+                guard let c = s.continuation else {
+                    if outcome == .released || outcome == .ended { s.outcome = outcome }
+                    return nil
+                }
+                s.continuation = nil
+                s.outcome = outcome
+                return c
+            }
+            c?.resume(returning: (outcome, nil))
+        }
     }
 }
 
