@@ -17,10 +17,15 @@ extension HTTPServerBuilder {
     }
 }
 
-/// A server child channel that sets the receive buffer allocator, then sets up `base`.
-struct SmallReceiveBufferChannel<Base: ServerChildChannel>: ServerChildChannel {
-    typealias Value = Base.Value
-    let base: Base
+/// HTTP/1.1 (`HTTP1Channel`) with the receive buffer allocator set before the channel reads.
+/// Handles connections with `handleHTTP` directly, as `HTTP1Channel` does: a wrapper that
+/// called `HTTP1Channel.handle` would add an async frame (a 1 KB task-allocator slab) to
+/// every connection.
+struct SmallReceiveBufferChannel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = HTTP1Channel.Value
+    let base: HTTP1Channel
+
+    var responder: HTTPChannelHandler.Responder { base.responder }
 
     static var receiveAllocator: AdaptiveRecvByteBufferAllocator {
         AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
@@ -34,6 +39,6 @@ struct SmallReceiveBufferChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        await handleHTTP(asyncChannel: value, logger: logger)
     }
 }
