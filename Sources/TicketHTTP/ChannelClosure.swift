@@ -7,8 +7,9 @@ import Synchronization
 /// Hummingbird enables remote half-closure on its connections, so a client that goes away only
 /// closes the connection's input: the channel stays open (and `closeFuture` pending) until the
 /// server writes. A watch therefore also looks for `ChannelEvent.inputClosed`, not only for the
-/// channel going inactive. Register what the callback ends (the waiter, the subscription) before
-/// starting the watch: a client that has gone already is reported at once.
+/// channel going inactive. Start the watch before the waiter or stream counts as waiting (its
+/// `register()`), so that a client that leaves once it waits is always noticed; a client whose
+/// connection is closed already is reported at once.
 enum ChannelClosure {
     /// Starts watching `channel`: `onClose` is called once, on the channel's event loop, when the
     /// client closes its side or the connection goes (at once if it has gone already), unless

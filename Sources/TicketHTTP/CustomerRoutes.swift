@@ -143,28 +143,30 @@ struct CustomerRoutes: Sendable {
     /// `currentAnswer`), so their frames are freed before the wait and this one stays small.
     func longPoll(ticket: String, wait: Double, version: Int?, channel: (any Channel)?) async throws -> Response {
         try refuseWhenTooManyWaiters()
-        // Register before reading, so a change committed in between is not missed.
-        let waiter = env.store.notifier.waiter(ticket: ticket)
+        let waiter = env.store.notifier.unregisteredWaiter(ticket: ticket)
         defer { waiter.close() }
-        // Watch the connection once the waiter exists, so a client that leaves is always seen.
+        // Watch the connection before the waiter counts as waiting, so that a client that
+        // leaves once the poll waits is always noticed.
         var watch: ChannelClosure.Watch?
         if let channel { watch = await ChannelClosure.watch(channel) { waiter.release() } }
         defer { watch?.stop() }
+        // Register before reading, so a change committed in between is not missed.
+        waiter.register()
         let known: Int
         switch try await firstLook(ticket: ticket, wait: wait, version: version) {
         case .answer(let response): return response
         case .wait(let beyond): known = beyond
         }
         let deadline = ContinuousClock.now + .milliseconds(Int64((wait * 1000).rounded()))
-        let (outcome, change) = await waiter.waitForChange(beyond: known, until: deadline)
+        let outcome = await waiter.wait(beyond: known, until: deadline)
         if outcome == .released {
             // The client went away: nobody reads an answer, so skip the read.
             return Response(status: .noContent)
         }
-        if let change {
+        if outcome == .changed, let response = changeAnswer(waiter) {
             // The committed state that released the poll, as the writer published it: no read
             // on the way to the answer.
-            return changeAnswer(change)
+            return response
         }
         // Timed out, shutdown, cancelled, or changed before the wait began: the current state.
         return try await currentAnswer(ticket: ticket)
@@ -192,9 +194,11 @@ struct CustomerRoutes: Sendable {
 
     /// A long poll's answer with the state that released it (the position, while queued, from
     /// the in-memory queue index, which the writer updates before it publishes).
+    /// (Synchronous and not inlined: the `Order` stays out of `longPoll`'s async frame.)
     @inline(never)
-    func changeAnswer(_ change: Order) -> Response {
-        ticketResponse(change, position: change.status == .queued ? env.store.position(of: change) : nil)
+    func changeAnswer(_ waiter: TicketWaiter) -> Response? {
+        guard let change = waiter.change else { return nil }
+        return ticketResponse(change, position: change.status == .queued ? env.store.position(of: change) : nil)
     }
 
     /// The ticket's current state, as a long poll's answer.
@@ -211,11 +215,13 @@ struct CustomerRoutes: Sendable {
     func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
         try refuseWhenTooManyWaiters()
-        let subscription = env.store.notifier.subscribe(ticket: ticket)
+        let subscription = env.store.notifier.unregisteredSubscription(ticket: ticket)
         // Ends the subscription when the client goes away, so the loop below ends too. Started
-        // once the subscription exists, so a client that leaves is always seen.
+        // before the stream counts as waiting, so a client that leaves once it waits is seen.
         var watch: ChannelClosure.Watch?
         if let channel = context.channel { watch = await ChannelClosure.watch(channel) { subscription.close() } }
+        // Register before reading, so a change committed in between is not missed.
+        subscription.register()
         guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
             subscription.close()
             watch?.stop()

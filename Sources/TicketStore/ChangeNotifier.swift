@@ -48,45 +48,75 @@ public final class ChangeNotifier: Sendable {
     /// so a change committed in between is not missed. Close it when done (or let it deinit).
     public final class Subscription: Sendable {
         public let changes: AsyncStream<Order>
+        fileprivate let continuation: AsyncStream<Order>.Continuation
         fileprivate let id: UInt64
         fileprivate let ticket: String
         fileprivate let notifier: ChangeNotifier
 
-        fileprivate init(changes: AsyncStream<Order>, id: UInt64, ticket: String, notifier: ChangeNotifier) {
+        fileprivate init(changes: AsyncStream<Order>, continuation: AsyncStream<Order>.Continuation, id: UInt64,
+                         ticket: String, notifier: ChangeNotifier) {
             self.changes = changes
+            self.continuation = continuation
             self.id = id
             self.ticket = ticket
             self.notifier = notifier
         }
 
-        /// Stops delivery and frees the registration.
-        public func close() { notifier.remove(ticket: ticket, id: id) }
+        /// Starts delivery (a subscription from `unregisteredSubscription`); once, before
+        /// reading the current state.
+        public func register() { notifier.register(ticket: ticket, id: id, .stream(continuation)) }
+
+        /// Stops delivery, ends `changes` (also before `register()`) and frees the registration.
+        public func close() {
+            notifier.remove(ticket: ticket, id: id)
+            continuation.finish()
+        }
 
         deinit { notifier.remove(ticket: ticket, id: id) }
     }
 
     /// Starts delivering every committed change of `ticket`, in commit order.
     public func subscribe(ticket: String) -> Subscription {
+        let subscription = unregisteredSubscription(ticket: ticket)
+        subscription.register()
+        return subscription
+    }
+
+    /// A subscription that delivers nothing and does not count as waiting until `register()`:
+    /// an SSE stream hands it to the connection's watch first (see `unregisteredWaiter`).
+    public func unregisteredSubscription(ticket: String) -> Subscription {
         let (stream, continuation) = AsyncStream<Order>.makeStream(bufferingPolicy: .bufferingNewest(64))
-        let id = register(ticket: ticket, .stream(continuation))
-        return Subscription(changes: stream, id: id, ticket: ticket, notifier: self)
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        return Subscription(changes: stream, continuation: continuation, id: id, ticket: ticket, notifier: self)
     }
 
     /// Registers a long poll's waiter for `ticket`: from now on it records the changes of the
     /// ticket, so register before reading the current state. Then `wait(beyond:until:)` once;
     /// close it when done (or let it deinit).
     public func waiter(ticket: String) -> TicketWaiter {
-        let core = TicketWaiter.Core()
-        let id = register(ticket: ticket, .waiter(core))
-        return TicketWaiter(core: core, ticket: ticket, id: id, notifier: self)
+        let waiter = unregisteredWaiter(ticket: ticket)
+        waiter.register()
+        return waiter
     }
 
-    private func register(ticket: String, _ listener: Listener) -> UInt64 {
-        state.withLock { s -> UInt64 in
+    /// A waiter for `ticket` that records nothing and does not count as waiting until
+    /// `register()`: a long poll hands it to the connection's watch first, so that once it
+    /// counts as waiting, a client that leaves is noticed.
+    public func unregisteredWaiter(ticket: String) -> TicketWaiter {
+        let id = state.withLock { s -> UInt64 in
             s.nextID += 1
-            s.ticketListeners[ticket, default: [:]][s.nextID] = listener
-            s.subscriberCount += 1
             return s.nextID
+        }
+        return TicketWaiter(core: TicketWaiter.Core(), ticket: ticket, id: id, notifier: self)
+    }
+
+    fileprivate func register(ticket: String, id: UInt64, _ listener: Listener) {
+        state.withLock { s in
+            s.ticketListeners[ticket, default: [:]][id] = listener
+            s.subscriberCount += 1
         }
     }
 
@@ -222,17 +252,22 @@ public final class TicketWaiter: Sendable {
 
     /// Waits until a change beyond `version` commits (one committed since registration returns
     /// at once), until `deadline`, until `release()` or shutdown, or until the task is
-    /// cancelled. Call it once.
+    /// cancelled. Call it once. After `.changed`, `change` is the committed state that ended it.
+    ///
+    /// Only the one-byte outcome passes through the async frames (which stay allocated while a
+    /// long poll waits); the state that ended the wait is kept here, boxed, until asked for.
     public func wait(beyond version: Int, until deadline: ContinuousClock.Instant) async -> Outcome {
-        await waitForChange(beyond: version, until: deadline).outcome
-    }
-
-    /// `wait(beyond:until:)`, with the committed state that ended the wait when a change did
-    /// (nil when that change came before the wait began: read the current state then).
-    public func waitForChange(beyond version: Int, until deadline: ContinuousClock.Instant) async
-        -> (outcome: Outcome, change: Order?) {
         await core.wait(beyond: version, until: deadline, timer: notifier.deadlines)
     }
+
+    /// The committed state that ended the wait with `.changed` (the newest of the ticket in its
+    /// commit), or nil: no change yet, or it came before the wait began (read the current
+    /// state then).
+    public var change: Order? { core.change }
+
+    /// Starts recording the ticket's changes (a waiter from `unregisteredWaiter`); once, before
+    /// reading the state to wait on, and not after `close()`.
+    public func register() { notifier.register(ticket: ticket, id: id, .waiter(core)) }
 
     /// The client went away: ends the wait with `.released` (at once, or when it starts).
     public func release() { core.end(.released) }
@@ -242,23 +277,32 @@ public final class TicketWaiter: Sendable {
 
     /// The registered part (the notifier's map holds it; the handle above frees it).
     fileprivate final class Core: Sendable {
+        /// A released state, on the heap: a waiting `Core` holds a nil reference, not an `Order`.
+        private final class Change: Sendable {
+            let order: Order
+            init(_ order: Order) { self.order = order }
+        }
+
         private struct State {
             /// The newest version committed since registration (0: none).
             var newestVersion = 0
             /// While waiting: the version a change must go beyond, and the continuation.
             var beyond = Int.max
-            var continuation: CheckedContinuation<(outcome: Outcome, change: Order?), Never>?
+            var continuation: CheckedContinuation<Outcome, Never>?
             /// An end that came before the wait (release, shutdown), or the wait's outcome.
             var outcome: Outcome?
+            /// The state that ended the wait with `.changed`.
+            var change: Change?
         }
 
         private let state = Mutex(State())
 
-        func wait(beyond version: Int, until deadline: ContinuousClock.Instant, timer: DeadlineTimer) async
-            -> (outcome: Outcome, change: Order?) {
+        var change: Order? { state.withLock { $0.change?.order } }
+
+        func wait(beyond version: Int, until deadline: ContinuousClock.Instant, timer: DeadlineTimer) async -> Outcome {
             let handle = Mutex<UInt64?>(nil)
             let outcome = await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<(outcome: Outcome, change: Order?), Never>) in
+                await withCheckedContinuation { (c: CheckedContinuation<Outcome, Never>) in
                     let now = state.withLock { s -> Outcome? in
                         if let outcome = s.outcome { return outcome }
                         if s.newestVersion > version { s.outcome = .changed; return .changed }
@@ -268,7 +312,7 @@ public final class TicketWaiter: Sendable {
                         return nil
                     }
                     if let now {
-                        c.resume(returning: (now, nil))
+                        c.resume(returning: now)
                     } else {
                         let h = timer.schedule(at: deadline) { [weak self] in self?.end(.timedOut) }
                         handle.withLock { $0 = h }
@@ -282,20 +326,21 @@ public final class TicketWaiter: Sendable {
         }
 
         func deliver(_ order: Order) {
-            let c = state.withLock { s -> CheckedContinuation<(outcome: Outcome, change: Order?), Never>? in
+            let c = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
                 s.newestVersion = max(s.newestVersion, order.version)
                 guard order.version > s.beyond, let c = s.continuation else { return nil }
                 s.continuation = nil
                 s.outcome = .changed
+                s.change = Change(order)
                 return c
             }
-            c?.resume(returning: (.changed, order))
+            c?.resume(returning: .changed)
         }
 
         /// Ends the wait with `outcome`; before the wait, a release or shutdown is kept for it
         /// (a timeout or cancellation only ends a wait in progress).
         func end(_ outcome: Outcome) {
-            let c = state.withLock { s -> CheckedContinuation<(outcome: Outcome, change: Order?), Never>? in
+            let c = state.withLock { s -> CheckedContinuation<Outcome, Never>? in
                 guard s.outcome == nil else { return nil }
                 guard let c = s.continuation else {
                     if outcome == .released || outcome == .ended { s.outcome = outcome }
@@ -305,7 +350,7 @@ public final class TicketWaiter: Sendable {
                 s.outcome = outcome
                 return c
             }
-            c?.resume(returning: (outcome, nil))
+            c?.resume(returning: outcome)
         }
     }
 }

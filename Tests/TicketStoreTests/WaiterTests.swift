@@ -15,15 +15,15 @@ struct WaiterTests {
         let notifier = ChangeNotifier()
         let waiter = notifier.waiter(ticket: "t1")
         #expect(notifier.subscriberCount == 1)
-        async let ended = waiter.waitForChange(beyond: 2, until: Self.never)
+        #expect(waiter.change == nil)
+        async let outcome = waiter.wait(beyond: 2, until: Self.never)
         try await waitUntil("the wait to start") { notifier.deadlines.count == 1 }
         notifier.publish(effects(changedOrder("t1", version: 2)))     // not beyond 2
         notifier.publish(effects(changedOrder("t2", version: 9)))     // another ticket
         notifier.publish(effects(changedOrder("t1", version: 3)))
-        let (outcome, change) = await ended
-        #expect(outcome == .changed)
-        #expect(change?.ticket == "t1")
-        #expect(change?.version == 3, "the committed state that ended the wait")
+        #expect(await outcome == .changed)
+        #expect(waiter.change?.ticket == "t1")
+        #expect(waiter.change?.version == 3, "the committed state that ended the wait")
         #expect(notifier.deadlines.count == 0, "the deadline is cancelled with the wait")
         waiter.close()
         #expect(notifier.subscriberCount == 0)
@@ -34,14 +34,13 @@ struct WaiterTests {
         let notifier = ChangeNotifier()
         let waiter = notifier.waiter(ticket: "t1")
         let stream = notifier.subscribe(ticket: "t1")
-        async let ended = waiter.waitForChange(beyond: 1, until: Self.never)
+        async let outcome = waiter.wait(beyond: 1, until: Self.never)
         try await waitUntil("the wait to start") { notifier.deadlines.count == 1 }
         var batch = WriteEffects()
         batch.changes = [changedOrder("t1", version: 2), changedOrder("t2", version: 5), changedOrder("t1", version: 3)]
         notifier.publish(batch)
-        let (outcome, change) = await ended
-        #expect(outcome == .changed)
-        #expect(change?.version == 3)
+        #expect(await outcome == .changed)
+        #expect(waiter.change?.version == 3)
         #expect(await collect(stream.changes, count: 2)?.map(\.version) == [2, 3])
     }
 
@@ -50,9 +49,8 @@ struct WaiterTests {
         let notifier = ChangeNotifier()
         let waiter = notifier.waiter(ticket: "t1")
         notifier.publish(effects(changedOrder("t1", version: 2)))
-        let (outcome, change) = await waiter.waitForChange(beyond: 1, until: Self.never)
-        #expect(outcome == .changed)
-        #expect(change == nil, "a change before the wait: the caller reads the current state")
+        #expect(await waiter.wait(beyond: 1, until: Self.never) == .changed)
+        #expect(waiter.change == nil, "a change before the wait: the caller reads the current state")
         #expect(notifier.deadlines.count == 0)
     }
 
@@ -82,6 +80,27 @@ struct WaiterTests {
         early.release()
         notifier.publish(effects(changedOrder("t1", version: 2)))
         #expect(await early.wait(beyond: 1, until: Self.never) == .released, "the first end wins")
+    }
+
+    @Test("before register() a waiter or stream counts as nothing and records nothing; a release or close is kept")
+    func unregistered() async {
+        let notifier = ChangeNotifier()
+        let quiet = notifier.unregisteredWaiter(ticket: "t1")
+        let left = notifier.unregisteredWaiter(ticket: "t1")
+        let stream = notifier.unregisteredSubscription(ticket: "t1")
+        #expect(notifier.subscriberCount == 0)
+        notifier.publish(effects(changedOrder("t1", version: 2)))   // before registration: not seen
+        left.release()   // the client left before the poll counted as waiting
+        stream.close()
+        quiet.register()
+        left.register()
+        #expect(notifier.subscriberCount == 2)
+        #expect(await left.wait(beyond: 1, until: Self.never) == .released)
+        #expect(await quiet.wait(beyond: 1, until: .now + .milliseconds(20)) == .timedOut)
+        #expect(await collect(stream.changes, count: 1) == nil, "a stream closed before registration ends")
+        quiet.close()
+        left.close()
+        #expect(notifier.subscriberCount == 0)
     }
 
     @Test("shutdown (finishAllSubscriptions) ends waits in progress and those to come")
