@@ -59,10 +59,19 @@ final class ConnectionCount: Sendable {
 /// - the connection limit answers a connection beyond it with 503 problem+json and closes it.
 ///   Hummingbird's `MaximumAvailableConnections` only stops accepting, which leaves clients
 ///   hanging in the listen backlog with no answer.
-struct GuardedHTTP1Channel: ServerChildChannel {
+///
+/// Each connection's first receive buffer is 512 bytes (NIO's default keeps 2 KiB per
+/// connection: 20 MB for 10,000 open long polls); it still grows for a connection whose reads
+/// fill it. Connections are served with `handleHTTP` directly, as `HTTP1Channel` does: calling
+/// through `HTTP1Channel.handle` would add an async frame (a 1 KB task-allocator slab) to each.
+struct GuardedHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = HTTP1Channel.Value
 
-    private let responder: HTTPChannelHandler.Responder
+    let responder: HTTPChannelHandler.Responder
+
+    static var receiveAllocator: AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+    }
     private let limits: ConnectionLimits
     private let count: ConnectionCount
     private let base: HTTP1Channel
@@ -76,6 +85,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.setOption(ChannelOptions.recvAllocator, value: Self.receiveAllocator).flatMap {
+            self.setupGuarded(channel: channel, logger: logger)
+        }
+    }
+
+    private func setupGuarded(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let count = self.count
         let open = count.opened()
         channel.closeFuture.whenComplete { _ in count.closed() }
@@ -102,7 +117,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 
     func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        await handleHTTP(asyncChannel: value, logger: logger)
     }
 }
 

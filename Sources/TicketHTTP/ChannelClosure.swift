@@ -1,20 +1,27 @@
 import NIOCore
 import Synchronization
 
-/// Noticing that a client connection went away, in a way that cancellation ends at once
-/// (`closeFuture.get()` alone would keep a task group waiting until the client leaves).
+/// Noticing that a client connection went away, without a task waiting for it: a handler at the
+/// head of the connection's pipeline calls back once, and the waiter it ends resumes.
 ///
 /// Hummingbird enables remote half-closure on its connections, so a client that goes away only
 /// closes the connection's input: the channel stays open (and `closeFuture` pending) until the
-/// server writes. A watch therefore also looks for `ChannelEvent.inputClosed`, with a handler at
-/// the head of the pipeline. Start the watch before subscribing to changes, so that a client
-/// that leaves once the request waits is always noticed.
+/// server writes. A watch therefore also looks for `ChannelEvent.inputClosed`, not only for the
+/// channel going inactive. Start the watch before the waiter or stream counts as waiting (its
+/// `register()`), so that a client that leaves once it waits is always noticed; a client whose
+/// connection is closed already is reported at once.
 enum ChannelClosure {
-    /// Starts watching `channel`; the watch is in place when this returns. Call `stop()` when done.
-    static func watch(_ channel: any Channel) async -> Watch {
-        let watch = Watch(channel)
-        try? await addFirst(watch.handler, to: channel).get()
-        return watch
+    /// Starts watching `channel`: `onClose` is called once, on the channel's event loop, when the
+    /// client closes its side or the connection goes (at once if it has gone already), unless
+    /// `stop()` comes first. The watch is in place when this returns.
+    static func watch(_ channel: any Channel, onClose: @escaping @Sendable () -> Void) async -> Watch {
+        let handler = InputClosedHandler(onClose)
+        do {
+            try await addFirst(handler, to: channel).get()
+        } catch {
+            handler.closed()   // the pipeline is gone: so is the connection
+        }
+        return Watch(channel: channel, handler: handler)
     }
 
     /// Adds `handler` at the head of the pipeline (the future-returning form, not the async one).
@@ -23,78 +30,46 @@ enum ChannelClosure {
     }
 
     /// One watch of one connection, for one waiter.
-    final class Watch: Sendable {
-        private let channel: any Channel
-        private let once = ResumeOnce()
+    struct Watch: Sendable {
+        fileprivate let channel: any Channel
         fileprivate let handler: InputClosedHandler
 
-        fileprivate init(_ channel: any Channel) {
-            self.channel = channel
-            handler = InputClosedHandler(once)
-            let once = self.once
-            channel.closeFuture.whenComplete { _ in once.resume() }
-        }
-
-        /// Returns when the client has gone (also if it went before the call) or the task is
-        /// cancelled.
-        func wait() async {
-            let once = self.once
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    once.set(c)
-                    if Task.isCancelled { once.resume() }
-                }
-            } onCancel: {
-                once.resume()
-            }
-        }
-
-        /// Removes the watch from the connection.
+        /// Removes the watch from the connection; `onClose` is not called after this returns
+        /// (unless it runs already).
         func stop() {
+            handler.disarm()
             channel.pipeline.removeHandler(handler, promise: nil)
         }
     }
 
-    /// Resumes the wait when the client closes its side of the connection (or it goes inactive);
-    /// passes every event on unchanged.
+    /// Calls back once when the client closes its side of the connection or it goes inactive
+    /// (also when it is inactive already as it is added); passes every event on unchanged.
     final class InputClosedHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
         typealias InboundIn = NIOAny
-        private let once: ResumeOnce
+        private let onClose: Mutex<(@Sendable () -> Void)?>
 
-        init(_ once: ResumeOnce) { self.once = once }
+        init(_ onClose: @escaping @Sendable () -> Void) { self.onClose = Mutex(onClose) }
+
+        /// Calls back, the first time only.
+        func closed() {
+            onClose.withLock { c in defer { c = nil }; return c }?()
+        }
+
+        /// No call back from now on.
+        func disarm() { onClose.withLock { $0 = nil } }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if !context.channel.isActive { closed() }
+        }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if let event = event as? ChannelEvent, event == .inputClosed { once.resume() }
+            if let event = event as? ChannelEvent, event == .inputClosed { closed() }
             context.fireUserInboundEventTriggered(event)
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            once.resume()
+            closed()
             context.fireChannelInactive()
-        }
-    }
-
-    /// A continuation resumed at most once, whoever comes first; a resume before `set` is kept.
-    final class ResumeOnce: Sendable {
-        private let state = Mutex<(CheckedContinuation<Void, Never>?, Bool)>((nil, false))
-
-        func set(_ c: CheckedContinuation<Void, Never>) {
-            let resumeNow = state.withLock { s -> Bool in
-                if s.1 { return true }
-                s.0 = c
-                return false
-            }
-            if resumeNow { c.resume() }
-        }
-
-        func resume() {
-            let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                guard !s.1 else { return nil }
-                s.1 = true
-                defer { s.0 = nil }
-                return s.0
-            }
-            c?.resume()
         }
     }
 }

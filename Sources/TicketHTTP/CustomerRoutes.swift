@@ -9,7 +9,15 @@ struct CustomerRoutes: Sendable {
 
     func register(on router: Router<TicketRequestContext>) {
         router.post("/v1/orders") { request, context in try await self.placeOrder(request, context: context) }
-        router.get("/v1/tickets/:ticket") { request, context in try await self.getTicket(request, context: context) }
+        router.get("/v1/tickets/:ticket") { request, context in
+            // A long poll goes straight to `longPoll`, not through `getTicket`: every async frame
+            // on the way stays allocated while the poll waits (see `longPoll`).
+            if let poll = try self.longPollParameters(request, context: context) {
+                return try await self.longPoll(ticket: poll.ticket, wait: poll.wait, version: poll.version,
+                                               channel: context.channel)
+            }
+            return try await self.getTicket(request, context: context)
+        }
         router.get("/v1/tickets/:ticket/events") { request, context in try await self.streamEvents(request, context: context) }
         router.delete("/v1/tickets/:ticket") { request, context in
             let ticket = try Self.ticketParameter(context)
@@ -78,22 +86,14 @@ struct CustomerRoutes: Sendable {
 
     // MARK: Reading and waiting
 
+    @inline(never)  // its frame stays out of the route closure's (and so out of a long poll's)
     func getTicket(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
         let query = request.uri.queryParameters
-        if let waitText = query["wait"] {
-            guard let wait = Double(String(waitText)), wait.isFinite, wait >= 0 else {
-                throw Problem.validation([.init("wait", "must be a number of seconds ≥ 0")])
-            }
-            var version: Int?
-            if let v = query["version"] {
-                guard let parsed = Int(String(v)), parsed >= 1 else {
-                    throw Problem.validation([.init("version", "must be a whole number ≥ 1")])
-                }
-                version = parsed
-            }
-            return try await longPoll(ticket: ticket, wait: min(wait, env.settings.longPollMaxSeconds),
-                                      version: version, context: context)
+        if query["wait"] != nil {
+            // The router sends long polls to `longPoll`; this serves them too, for other callers.
+            guard let poll = try longPollParameters(request, context: context) else { throw Problem.ticketNotFound }
+            return try await longPoll(ticket: poll.ticket, wait: poll.wait, version: poll.version, channel: context.channel)
         }
         if query["version"] != nil {
             throw Problem.validation([.init("version", "only applies with wait")])
@@ -110,63 +110,104 @@ struct CustomerRoutes: Sendable {
         return ticketResponse(order, position: position)
     }
 
+    /// The ticket, wait (capped at `long_poll_max_seconds`) and version of a long poll
+    /// (`?wait=S[&version=V]`), or nil when the request has no `wait`. Synchronous, so that it
+    /// takes no room in the async frames that stay allocated while the poll waits.
+    @inline(never)
+    func longPollParameters(_ request: Request, context: TicketRequestContext) throws
+        -> (ticket: String, wait: Double, version: Int?)? {
+        let query = request.uri.queryParameters
+        guard let waitText = query["wait"] else { return nil }
+        let ticket = try Self.ticketParameter(context)
+        guard let wait = Double(String(waitText)), wait.isFinite, wait >= 0 else {
+            throw Problem.validation([.init("wait", "must be a number of seconds ≥ 0")])
+        }
+        var version: Int?
+        if let v = query["version"] {
+            guard let parsed = Int(String(v)), parsed >= 1 else {
+                throw Problem.validation([.init("version", "must be a whole number ≥ 1")])
+            }
+            version = parsed
+        }
+        return (ticket, min(wait, env.settings.longPollMaxSeconds), version)
+    }
+
     /// Answers at once if the version is no longer `version` (or the version current when the
     /// request arrived, when none is given), else when it changes or after `wait` seconds.
-    func longPoll(ticket: String, wait: Double, version: Int?, context: TicketRequestContext) async throws -> Response {
+    ///
+    /// Waiting is one continuation registered in the notifier (`TicketWaiter`), with its
+    /// deadline on the notifier's shared timer and the connection watched by a pipeline handler
+    /// that releases it: no task, stream or timer of its own. What a waiting poll costs is
+    /// mostly the async frames of the request, which stay allocated while it waits: reading the
+    /// ticket and building the answer are in functions of their own (`firstLook`,
+    /// `currentAnswer`), so their frames are freed before the wait and this one stays small.
+    func longPoll(ticket: String, wait: Double, version: Int?, channel: (any Channel)?) async throws -> Response {
         try refuseWhenTooManyWaiters()
-        // Watch the connection before subscribing, so a client that leaves while waiting is seen.
+        let waiter = env.store.notifier.unregisteredWaiter(ticket: ticket)
+        defer { waiter.close() }
+        // Watch the connection before the waiter counts as waiting, so that a client that
+        // leaves once the poll waits is always noticed.
         var watch: ChannelClosure.Watch?
-        if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
+        if let channel { watch = await ChannelClosure.watch(channel) { waiter.release() } }
         defer { watch?.stop() }
         // Register before reading, so a change committed in between is not missed.
-        let subscription = env.store.notifier.subscribe(ticket: ticket)
-        defer { subscription.close() }
+        waiter.register()
+        let known: Int
+        switch try await firstLook(ticket: ticket, wait: wait, version: version) {
+        case .answer(let response): return response
+        case .wait(let beyond): known = beyond
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int64((wait * 1000).rounded()))
+        let outcome = await waiter.wait(beyond: known, until: deadline)
+        if outcome == .released {
+            // The client went away: nobody reads an answer, so skip the read.
+            return Response(status: .noContent)
+        }
+        if outcome == .changed, let response = changeAnswer(waiter) {
+            // The committed state that released the poll, as the writer published it: no read
+            // on the way to the answer.
+            return response
+        }
+        // Timed out, shutdown, cancelled, or changed before the wait began: the current state.
+        return try await currentAnswer(ticket: ticket)
+    }
+
+    /// What a long poll does before waiting: answer now, or wait for a change beyond a version.
+    enum FirstLook: Sendable {
+        case answer(Response)
+        case wait(beyond: Int)
+    }
+
+    /// Reads the ticket for a long poll: answers at once if the version differs from `version`,
+    /// if there is no wait, or at shutdown.
+    @inline(never)
+    func firstLook(ticket: String, wait: Double, version: Int?) async throws -> FirstLook {
         guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
             throw Problem.ticketNotFound
         }
         let known = version ?? order.version
         if order.version != known || wait <= 0 || env.state.isStopping {
-            return ticketResponse(order, position: position)
+            return .answer(ticketResponse(order, position: position))
         }
-        if await Self.waitForChange(subscription, beyond: known, seconds: wait, watch: watch) == .clientGone {
-            // The client went away: nobody reads an answer, so skip the read.
-            return Response(status: .noContent)
-        }
-        guard let (current, currentPosition) = try await env.store.orderWithPosition(ticket: ticket) else {
+        return .wait(beyond: known)
+    }
+
+    /// A long poll's answer with the state that released it (the position, while queued, from
+    /// the in-memory queue index, which the writer updates before it publishes).
+    /// (Synchronous and not inlined: the `Order` stays out of `longPoll`'s async frame.)
+    @inline(never)
+    func changeAnswer(_ waiter: TicketWaiter) -> Response? {
+        guard let change = waiter.change else { return nil }
+        return ticketResponse(change, position: change.status == .queued ? env.store.position(of: change) : nil)
+    }
+
+    /// The ticket's current state, as a long poll's answer.
+    @inline(never)
+    func currentAnswer(ticket: String) async throws -> Response {
+        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
             throw Problem.ticketNotFound
         }
-        return ticketResponse(current, position: currentPosition)
-    }
-
-    /// True when a change beyond `version` arrived before the deadline; false on timeout, on a
-    /// closed client connection, or at shutdown (the subscription ends).
-    /// How a long poll's wait ended.
-    enum WaitOutcome: Sendable {
-        case changed, timedOut, clientGone
-    }
-
-    static func waitForChange(_ subscription: ChangeNotifier.Subscription, beyond version: Int, seconds: Double,
-                              watch: ChannelClosure.Watch?) async -> WaitOutcome {
-        await withTaskGroup(of: WaitOutcome.self) { group in
-            group.addTask {
-                for await order in subscription.changes where order.version > version { return .changed }
-                return .timedOut  // the subscription ended: shutdown
-            }
-            group.addTask {
-                try? await Task.sleep(for: .milliseconds(Int64((seconds * 1000).rounded())))
-                return .timedOut
-            }
-            if let watch {
-                group.addTask {
-                    await watch.wait()
-                    return Task.isCancelled ? .timedOut : .clientGone
-                }
-            }
-            let first = await group.next() ?? .timedOut
-            group.cancelAll()
-            subscription.close()
-            return first
-        }
+        return ticketResponse(order, position: position)
     }
 
     /// Server-Sent Events: the current state at once, then one event per change, until a final
@@ -174,10 +215,13 @@ struct CustomerRoutes: Sendable {
     func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
         try refuseWhenTooManyWaiters()
-        // Watch the connection before subscribing, so a client that leaves is seen.
+        let subscription = env.store.notifier.unregisteredSubscription(ticket: ticket)
+        // Ends the subscription when the client goes away, so the loop below ends too. Started
+        // before the stream counts as waiting, so a client that leaves once it waits is seen.
         var watch: ChannelClosure.Watch?
-        if let channel = context.channel { watch = await ChannelClosure.watch(channel) }
-        let subscription = env.store.notifier.subscribe(ticket: ticket)
+        if let channel = context.channel { watch = await ChannelClosure.watch(channel) { subscription.close() } }
+        // Register before reading, so a change committed in between is not missed.
+        subscription.register()
         guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
             subscription.close()
             watch?.stop()
@@ -212,13 +256,6 @@ struct CustomerRoutes: Sendable {
                 try await writer.finish(nil)
                 return
             }
-            // Ends the subscription when the client goes away, so the loop below ends too.
-            let watcher = Task {
-                guard let clientWatch else { return }
-                await clientWatch.wait()
-                subscription.close()
-            }
-            defer { watcher.cancel() }
             for await change in subscription.changes where change.version > sent {
                 let pos = change.status == .queued ? env.store.position(of: change) : nil
                 try await writer.write(Self.sseEvent(env, change, position: pos))

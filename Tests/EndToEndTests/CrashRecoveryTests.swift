@@ -14,7 +14,7 @@ struct CrashRecoveryTests {
         menu:
           - {item: burger, cook_seconds: 0.2}
           - {item: cola, cook_seconds: 0}
-          - {item: stew, cook_seconds: 1}
+          - {item: stew, cook_seconds: 0.4}
         tickets:
           max_number: 9999
         kitchen:
@@ -109,7 +109,7 @@ struct CrashRecoveryTests {
         defer { first.process.terminate(grace: 2) }
         var tickets: [String] = []
         for _ in 0..<10 {
-            let placed: TicketBody = try await first.client.placeOrder([("stew", 3)]).decode()
+            let placed: TicketBody = try await first.client.placeOrder([("stew", 8)]).decode()
             tickets.append(placed.ticket)
         }
         // Wait until both cooks are cooking (two orders in `cooking`).
