@@ -31,6 +31,9 @@ public struct DatabaseOptions: Sendable, Hashable {
     public var busyTimeoutSeconds: Double
     /// Reader connections for GETs, long polls and the board.
     public var maxReaders: Int
+    /// The writer connection's page cache, in KiB (readers keep SQLite's 2 MiB each). The pages
+    /// are only allocated as they are read, so a small database uses what it needs.
+    public static let writerCacheKiB = 32 * 1024
 
     public init(path: String, synchronous: Synchronous = .full, busyTimeoutSeconds: Double = 5, maxReaders: Int = 8) {
         self.path = path
