@@ -104,16 +104,25 @@ struct HostileClientTests {
             defer { connection.close() }
             try connection.send(Array(start.utf8), deadline: Deadline(seconds: 5))
             let stop = StopFlag()
+            let finished = DispatchSemaphore(value: 0)
             let trickler = Thread {
+                defer { finished.signal() }
                 let deadline = Deadline(seconds: 20)
                 while !stop.isSet, !deadline.hasPassed {
                     // Pacing of the slow client itself, not synchronisation.
                     usleep(200_000)
+                    if stop.isSet { return }
                     if (try? connection.send([byte], deadline: Deadline(seconds: 1))) == nil { return }
                 }
             }
             trickler.start()
-            defer { stop.set() }
+            // The trickler must be gone before the socket is closed: a byte sent after close()
+            // would land on whatever connection reuses the descriptor (seen: the next request of
+            // the test answered a bare 400).
+            defer {
+                stop.set()
+                finished.wait()
+            }
             let answer = try connection.readToEnd(deadline: Deadline(seconds: 20))
             return String(decoding: answer, as: UTF8.self)
         }
