@@ -4,36 +4,63 @@ import TicketCore
 /// The latest committed state of live orders, by ticket id, so that a poll answers from memory
 /// instead of a reader connection (a reader hop costs more than the rest of a poll).
 ///
-/// Only the writer fills it, after each commit and in commit order, so an entry is never older
-/// than the database: a poll never sees a state go backwards. A miss (an order from before
+/// Only the writer stores states, after each commit and in commit order, so an entry is never
+/// older than the database: a poll never sees a state go backwards. A miss (an order from before
 /// this start, a final one, one evicted) reads the database and does not fill the cache, since
 /// a reader's row could be overtaken by a commit in between. Orders reaching a final state leave
-/// it; past `capacity` entries it starts over (any entry may be dropped, none may be stale).
-/// Writes by other processes empty it when the writer notices them (`PRAGMA data_version`, at
+/// it. Writes by other processes empty it when the writer notices them (`PRAGMA data_version`, at
 /// least at every sweep), so an operator's `sqlite3` change shows within the sweep interval.
+///
+/// Eviction keeps what is used: two generations, each up to `generationSize` entries. New and
+/// changed states go into the current one; a poll that finds its order only in the previous one
+/// moves it to the current one (under the same lock as the writer's updates, so it can never
+/// overwrite a newer state). When the current generation is full it becomes the previous one and
+/// the old previous one is dropped. Before this, a full cache was emptied at once: with 234,000
+/// live orders, polls of 10,000 of them fell from 50,900 to 18,100/s.
 final class TicketCache: Sendable {
-    static let defaultCapacity = 50_000
+    static let defaultGenerationSize = 32_768
 
-    private let orders = Mutex<[String: Order]>([:])
-    private let capacity: Int
+    private struct Generations {
+        var current: [String: Order] = [:]
+        var previous: [String: Order] = [:]
+        let size: Int
 
-    init(capacity: Int = defaultCapacity) { self.capacity = max(1, capacity) }
+        mutating func store(_ order: Order) {
+            current[order.ticket] = order
+            if current.count >= size {
+                previous = current
+                current = [:]
+                current.reserveCapacity(size)
+            }
+        }
+    }
+
+    private let generations: Mutex<Generations>
+
+    init(generationSize: Int = defaultGenerationSize) {
+        generations = Mutex(Generations(size: max(1, generationSize)))
+    }
 
     /// The cached state of `ticket`, if any.
     func order(ticket: String) -> Order? {
-        orders.withLock { $0[ticket] }
+        generations.withLock { g in
+            if let order = g.current[ticket] { return order }
+            guard let order = g.previous.removeValue(forKey: ticket) else { return nil }
+            g.store(order)
+            return order
+        }
     }
 
     /// Applies committed changes, in commit order.
     func apply(_ changes: [Order]) {
         guard !changes.isEmpty else { return }
-        orders.withLock { cache in
+        generations.withLock { g in
             for order in changes {
+                g.previous.removeValue(forKey: order.ticket)
                 if order.status.isFinal {
-                    cache.removeValue(forKey: order.ticket)
+                    g.current.removeValue(forKey: order.ticket)
                 } else {
-                    if cache.count >= capacity, cache[order.ticket] == nil { cache.removeAll(keepingCapacity: true) }
-                    cache[order.ticket] = order
+                    g.store(order)
                 }
             }
         }
@@ -41,8 +68,11 @@ final class TicketCache: Sendable {
 
     /// Forgets everything (another process wrote to the database).
     func removeAll() {
-        orders.withLock { $0.removeAll() }
+        generations.withLock { g in
+            g.current.removeAll()
+            g.previous.removeAll()
+        }
     }
 
-    var count: Int { orders.withLock { $0.count } }
+    var count: Int { generations.withLock { $0.current.count + $0.previous.count } }
 }

@@ -71,6 +71,31 @@ struct TicketCacheTests {
         }
     }
 
+    /// Two generations: a full current one becomes the previous one; a poll moves its order back
+    /// into the current one; an update always wins over an older copy; final orders leave.
+    @Test func evictionKeepsWhatIsUsedAndNeverServesAnOlderState() {
+        func order(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
+            Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
+                  items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
+                  leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
+                  createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
+        }
+        let cache = TicketCache(generationSize: 2)
+        cache.apply([order("A", version: 1), order("B", version: 1)])  // current full: becomes previous
+        cache.apply([order("C", version: 1)])
+        #expect(cache.count == 3)
+        #expect(cache.order(ticket: "A")?.version == 1)    // moved back: current {C, A} is full, previous
+        #expect(cache.order(ticket: "B") == nil)          // B was in the dropped generation
+        cache.apply([order("A", version: 2)])              // the update replaces the older copy
+        #expect(cache.order(ticket: "A")?.version == 2)
+        cache.apply([order("C", version: 2, status: .cooking)])
+        #expect(cache.order(ticket: "C")?.version == 2)
+        cache.apply([order("A", version: 3, status: .pickedUp)])  // final: gone from both
+        #expect(cache.order(ticket: "A") == nil)
+        cache.removeAll()
+        #expect(cache.count == 0 && cache.order(ticket: "C") == nil)
+    }
+
     @Test func aClaimOfSeveralTakesThemInClaimOrderEachWithItsOwnLease() async throws {
         try await withStore { env in
             let store = env.store
