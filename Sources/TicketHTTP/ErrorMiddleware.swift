@@ -13,12 +13,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// per waiting request (28 MB with 10,000 long polls held).
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let method = request.method
-        let path = request.uri.path
+        let uri = request.uri  // its path is only worked out when an error needs it
         let logger = context.logger
         do {
             return try await next(request, context)
         } catch {
-            return Self.answer(to: error, method: method, path: path, logger: logger)
+            return Self.answer(to: error, method: method, path: uri.path, logger: logger)
         }
     }
 

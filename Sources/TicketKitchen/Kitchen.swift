@@ -127,14 +127,15 @@ public final class Kitchen: Service, Sendable {
                 await store.notifier.waitForWork(after: epoch, until: .now + .seconds(1))
                 continue
             }
-            if claims.count == 1 {
-                await cook(claims[0], settings: current, logger: logger)
+            if !claims.isEmpty, claims.allSatisfy({ $0.order.cookSeconds <= 0 }),
+               handlerFactory(current.handler) is SimulatedCooking {
+                // Nothing to cook: no renewal or grace period can come into play, so no tasks;
+                // the whole claim is ready in one write.
+                await serveAtOnce(claims, logger: logger)
                 continue
             }
-            if claims.count > 1, claims.allSatisfy({ $0.order.cookSeconds <= 0 }),
-               handlerFactory(current.handler) is SimulatedCooking {
-                // Nothing to cook: the whole claim is ready in one write.
-                await serveAtOnce(claims, logger: logger)
+            if claims.count == 1 {
+                await cook(claims[0], settings: current, logger: logger)
                 continue
             }
             if !claims.isEmpty {
@@ -172,19 +173,11 @@ public final class Kitchen: Service, Sendable {
         busy.add(1, ordering: .relaxed)
         defer { busy.subtract(1, ordering: .relaxed) }
         let order = claim.order
-        if let cookingAt = order.cookingAt {
-            waitTimer.recordMilliseconds(max(0, cookingAt.milliseconds - order.createdAt.milliseconds))
-        }
+        recordWait(order)
         logger.debug("cooking", metadata: ["attempt": "\(order.attempts)"])
         let handler = handlerFactory(settings.handler)
         let started = ContinuousClock.now
-        let outcome: Outcome
-        if handler is SimulatedCooking, order.cookSeconds <= 0 {
-            // Nothing to wait for: no renewal or grace period can come into play, so no tasks.
-            outcome = .cooked
-        } else {
-            outcome = await cookWatched(claim, handler: handler, settings: settings, logger: logger)
-        }
+        let outcome = await cookWatched(claim, handler: handler, settings: settings, logger: logger)
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         do {
@@ -216,27 +209,30 @@ public final class Kitchen: Service, Sendable {
         }
     }
 
+    /// Placement to claim, for `ticketd_order_wait_seconds`.
+    private func recordWait(_ order: Order) {
+        if let cookingAt = order.cookingAt {
+            waitTimer.recordMilliseconds(max(0, cookingAt.milliseconds - order.createdAt.milliseconds))
+        }
+    }
+
     /// Orders that need no cooking time (simulated, 0 s): ready together in one write.
     func serveAtOnce(_ claims: [Claim], logger: Logger) async {
         busy.add(claims.count, ordering: .relaxed)
         defer { busy.subtract(claims.count, ordering: .relaxed) }
-        for claim in claims {
-            if let cookingAt = claim.order.cookingAt {
-                waitTimer.recordMilliseconds(max(0, cookingAt.milliseconds - claim.order.createdAt.milliseconds))
-            }
-        }
+        for claim in claims { recordWait(claim.order) }
         do {
             let results = try await store.markReady(claims)
             for (claim, result) in zip(claims, results) {
+                let metadata: Logger.Metadata = ["order": "\(claim.order.id)", "number": "\(claim.order.number)"]
                 switch result {
-                case .success:
+                case .success(let ready):
                     cookTimer.recordNanoseconds(0)
-                    estimator.record(expected: 0, actual: 0)
                     outcomes["ready"]?.increment()
+                    logger.debug("order ready", metadata: metadata.merging(["version": "\(ready.version)"]) { $1 })
                 case .failure:
                     outcomes["lease_lost"]?.increment()
-                    logger.warning("lease lost before the result could be recorded",
-                                   metadata: ["order": "\(claim.order.id)", "number": "\(claim.order.number)"])
+                    logger.warning("lease lost before the result could be recorded", metadata: metadata)
                 }
             }
         } catch {

@@ -72,15 +72,7 @@ extension OrderStore {
     /// lease, not run out) decides, with no read before it; the cook's name comes from the claim.
     /// Throws `leaseLost` (or `notFound`) like `markReady(orderID:lease:)`.
     public func markReady(_ claim: Claim) async throws -> Order {
-        let now = self.now()
-        let cook = claim.order.leaseOwner ?? "a cook"
-        var cooking = claim.order
-        cooking.status = .cooking
-        let held = cooking
-        return try await writer.write { db, effects in
-            try self.transition(db, held, .done, leaseToken: claim.lease, leaseValidAt: now, now: now,
-                                detail: "cooked by \(cook)", effects: &effects)
-        }
+        try await markReady([claim])[0].get()
     }
 
     /// Marks several claims ready in one write, each under its own savepoint: one that lost its

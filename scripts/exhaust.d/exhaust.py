@@ -194,11 +194,7 @@ def enospc(binary):
         emit("enospc_resume_s", f"{took:.2f}")
         ok = hit and resumed and reads_ok and placer.bad_503 == 0 and placer.other_failures() == 0
         ok = verify_acked(daemon, placer, "enospc") and ok
-        if ok:
-            daemon.cleanup()
-        else:
-            note(f"exhaust: kept {daemon.workdir}")
-            note(daemon.log_tail(60))
+        daemon.finish(ok, "exhaust", lines=60)
         return ok, placer
     finally:
         subprocess.run(["umount", "-l", mount], capture_output=True, timeout=20)

@@ -262,11 +262,7 @@ def main():
           f"raw_passes={args.raw_repeat} raw_cases={raw_total} raw_5xx={raw_5xx} raw_hangs={raw_hangs} "
           f"unhealthy_rounds={len(unhealthy_rounds)} rss_start_mb={rss[0] / 1024:.1f} rss_max_mb={max_mb:.1f} "
           f"rss_end_mb={end_mb:.1f} result={'ok' if ok else 'FAILED'}", flush=True)
-    if ok:
-        daemon.cleanup()
-    else:
-        note(f"fuzz: kept {daemon.workdir} (ticketd.log, reports/)")
-        note(daemon.log_tail())
+    daemon.finish(ok, "fuzz (ticketd.log, reports/)")
     return 0 if ok else 1
 
 

@@ -121,6 +121,15 @@ class Daemon:
         if self.own_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def finish(self, ok, label, lines=30):
+        """Removes the work directory after a passing run; after a failing one keeps it and
+        prints where it is and the end of the daemon's log."""
+        if ok:
+            self.cleanup()
+        else:
+            note(f"{label}: kept {self.workdir}")
+            note(self.log_tail(lines))
+
     def log_tail(self, lines=30):
         try:
             with open(self.log_path, errors="replace") as f:

@@ -311,11 +311,7 @@ def main():
           f"extra={len(extras)} extra_503={kinds.get('503', 0)} extra_200={kinds.get('200', 0)} "
           f"normal_unexpected_failures={phase_errors} rss_held_mb={rss_held / 1024:.1f} rss_end_mb={rss_end / 1024:.1f} "
           f"result={'ok' if ok else 'FAILED'}", flush=True)
-    if ok:
-        daemon.cleanup()
-    else:
-        note(f"hostile: kept {daemon.workdir}")
-        note(daemon.log_tail())
+    daemon.finish(ok, "hostile")
     return 0 if ok else 1
 
 
