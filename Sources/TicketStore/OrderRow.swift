@@ -4,7 +4,7 @@ import TicketCore
 
 /// Decoding rows of `orders` and `order_events` into domain values.
 enum OrderRow {
-    /// The columns every order query selects (also what `RETURNING` gives back).
+    /// The columns every order query selects, in the order `order(_:)` decodes them.
     static let columns = """
         id, ticket, number, status, priority, items, customer, note, version, attempts, max_attempts, \
         last_error, lease_owner, lease_expires_at, cook_seconds, available_at, created_at, cooking_at, \

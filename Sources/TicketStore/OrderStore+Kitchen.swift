@@ -23,13 +23,24 @@ extension OrderStore {
         let leases = (0..<max(1, limit)).map { _ in TicketID.generate() }
         let expires = now.adding(seconds: leaseSeconds)
         return try await writer.write { db, effects in
-            let claim = try db.cachedStatement(sql: SQL.claimNext)
-            let event = try db.cachedStatement(sql: SQL.insertEvent)
             let nowText = now.rfc3339, expiresText = expires.rfc3339
+            let queued = try Row.fetchAll(db.cachedStatement(sql: SQL.claimable), arguments: [nowText, leases.count])
+                .map(OrderRow.order)
+            let claim = try db.cachedStatement(sql: SQL.claim)
+            let event = try db.cachedStatement(sql: SQL.insertEvent)
             var claims: [Claim] = []
-            for lease in leases {
-                guard let row = try Row.fetchOne(claim, arguments: [lease, cook, expiresText, nowText]) else { break }
-                let order = try OrderRow.order(row)
+            claims.reserveCapacity(queued.count)
+            for (read, lease) in zip(queued, leases) {
+                try claim.execute(arguments: [read.id, lease, cook, expiresText, nowText])
+                // One writer and one transaction: the row read above is the row updated.
+                guard db.changesCount == 1 else { throw StoreError.invalidTransition(InvalidTransition(from: read.status, event: .claim)) }
+                var order = read
+                order.status = .cooking
+                order.leaseOwner = cook
+                order.leaseExpiresAt = expires
+                order.attempts += 1
+                order.version += 1
+                order.cookingAt = now
                 try event.execute(arguments: [
                     order.id, "queued", "cooking", nowText,
                     "claimed by \(cook) (attempt \(order.attempts) of \(order.maxAttempts))",
@@ -46,12 +57,12 @@ extension OrderStore {
         let now = self.now()
         let expires = now.adding(seconds: leaseSeconds)
         return try await writer.write { db, effects in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: SQL.renewLease),
-                                             arguments: [orderID, lease, expires.rfc3339, now.rfc3339]) else {
+            try db.cachedStatement(sql: SQL.renewLease).execute(arguments: [orderID, lease, expires.rfc3339, now.rfc3339])
+            guard db.changesCount == 1, let renewed = try Self.fetchOrder(db, id: orderID) else {
                 throw try Self.leaseError(db, orderID: orderID)
             }
             // Not a new version (waiters skip it), but caches of the row follow it.
-            effects.changes.append(try OrderRow.order(row))
+            effects.changes.append(renewed)
             return expires
         }
     }
@@ -75,9 +86,10 @@ extension OrderStore {
         try await markReady([claim])[0].get()
     }
 
-    /// Marks several claims ready in one write, each under its own savepoint: one that lost its
-    /// lease fails alone. For a cook whose orders needed no cooking time (one write per order
-    /// cost more than the rest of the order's way through the kitchen).
+    /// Marks several claims ready in one write; one that lost its lease fails alone (its guarded
+    /// UPDATE matched no row and changed nothing, so it needs no savepoint of its own). For a cook
+    /// whose orders needed no cooking time (one write per order cost more than the rest of the
+    /// order's way through the kitchen).
     public func markReady(_ claims: [Claim]) async throws -> [Result<Order, StoreError>] {
         let now = self.now()
         return try await writer.write { db, effects in
@@ -87,17 +99,11 @@ extension OrderStore {
                 var held = claim.order
                 held.status = .cooking
                 let cook = claim.order.leaseOwner ?? "a cook"
-                try db.cachedStatement(sql: "SAVEPOINT claim").execute()
-                var fx = WriteEffects()
                 do {
                     let ready = try self.transition(db, held, .done, leaseToken: claim.lease, leaseValidAt: now, now: now,
-                                                    detail: "cooked by \(cook)", effects: &fx)
-                    try db.cachedStatement(sql: "RELEASE SAVEPOINT claim").execute()
-                    effects.merge(fx)
+                                                    detail: "cooked by \(cook)", effects: &effects)
                     results.append(.success(ready))
                 } catch let error as StoreError {
-                    try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT claim").execute()
-                    try db.cachedStatement(sql: "RELEASE SAVEPOINT claim").execute()
                     results.append(.failure(error))
                 }
             }

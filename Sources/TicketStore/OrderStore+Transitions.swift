@@ -10,7 +10,7 @@ extension OrderStore {
     }
 
     /// Applies `event` to `order` (as read inside this savepoint): checks the lifecycle, runs a
-    /// guarded UPDATE (`WHERE id AND status [AND lease_token]`), records the event and adds the new
+    /// guarded UPDATE (`WHERE id AND status AND version [AND lease_token]`), records the event and adds the new
     /// state to `effects`. Throws `invalidTransition`, or `leaseLost` when the guard matched no row.
     /// With `leaseValidAt`, the guard also requires the lease to run until then (a lease that has
     /// run out is lost even before the rescuer requeues its order).
@@ -24,30 +24,48 @@ extension OrderStore {
         case .failure(let invalid): throw StoreError.invalidTransition(invalid)
         }
         let stamp = now.rfc3339
+        // The new row is worked out here as the UPDATE writes it (a later SET of a column wins,
+        // as in SQLite), so no RETURNING is needed: SQLite runs RETURNING as a trigger, which
+        // makes the update two-pass and journals every page it touches. The guard on `version`
+        // makes sure the row updated is the row this was worked out from.
+        var updated = order
+        updated.status = transition.to
+        updated.version = order.version + transition.versionBump
         var sets = ["status = ?", "version = version + 1"]
         var args: [(any DatabaseValueConvertible)?] = [transition.to.rawValue]
-        if transition.stamps.contains(.readyAt) { sets.append("ready_at = ?"); args.append(stamp) }
-        if transition.stamps.contains(.finishedAt) { sets.append("finished_at = ?"); args.append(stamp) }
+        if transition.stamps.contains(.readyAt) {
+            sets.append("ready_at = ?"); args.append(stamp); updated.readyAt = now
+        }
+        if transition.stamps.contains(.finishedAt) {
+            sets.append("finished_at = ?"); args.append(stamp); updated.finishedAt = now
+        }
         if transition.stamps.contains(.clearProgress) {
             sets.append("cooking_at = NULL, ready_at = NULL, finished_at = NULL, attempts = 0, last_error = NULL")
+            updated.cookingAt = nil; updated.readyAt = nil; updated.finishedAt = nil
+            updated.attempts = 0; updated.lastError = nil
         }
         if transition.from == .cooking {
             sets.append("lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL")
-            if transition.to == .queued { sets.append("cooking_at = NULL") }
+            updated.leaseOwner = nil; updated.leaseExpiresAt = nil
+            if transition.to == .queued { sets.append("cooking_at = NULL"); updated.cookingAt = nil }
         }
-        if let lastError = extras.lastError { sets.append("last_error = ?"); args.append(lastError) }
-        if let availableAt = extras.availableAt { sets.append("available_at = ?"); args.append(availableAt.rfc3339) }
-        var sql = "UPDATE orders SET " + sets.joined(separator: ", ") + " WHERE id = ? AND status = ?"
+        if let lastError = extras.lastError {
+            sets.append("last_error = ?"); args.append(lastError); updated.lastError = lastError
+        }
+        if let availableAt = extras.availableAt {
+            sets.append("available_at = ?"); args.append(availableAt.rfc3339); updated.availableAt = availableAt
+        }
+        var sql = "UPDATE orders SET " + sets.joined(separator: ", ") + " WHERE id = ? AND status = ? AND version = ?"
         args.append(order.id)
         args.append(order.status.rawValue)
+        args.append(order.version)
         if let leaseToken { sql += " AND lease_token = ?"; args.append(leaseToken) }
         if let leaseValidAt { sql += " AND lease_expires_at >= ?"; args.append(leaseValidAt.rfc3339) }
-        sql += " RETURNING " + OrderRow.columns
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: StatementArguments(args)) else {
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(args))
+        guard db.changesCount == 1 else {
             if leaseToken != nil { throw try Self.leaseError(db, orderID: order.id) }
             throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
         }
-        let updated = try OrderRow.order(row)
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
             order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
         ])

@@ -54,6 +54,7 @@ public final class OrderStore: Sendable {
                 // indexes in memory (SQLite's default is 2 MiB; with 10M orders each placement
                 // read several pages back through pread).
                 try db.execute(sql: "PRAGMA cache_size = -\(DatabaseOptions.writerCacheKiB)")
+                try db.execute(sql: "PRAGMA temp_store = MEMORY")
             }
         } catch {
             throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")

@@ -32,20 +32,26 @@ enum SQL {
     static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, response, created_at) VALUES (?, ?, ?, ?, ?, ?)"
 
     // Kitchen
-    /// River's claim: one statement, served by the `orders_queue` partial index.
-    static let claimNext = """
+    /// The next claimable orders in claim order (rush first, then oldest), on the `orders_queue`
+    /// partial index. The writer reads them and claims each with `claim` in the same
+    /// transaction; no other writer can come between the two.
+    static let claimable = """
+        SELECT \(OrderRow.columns) FROM orders
+         WHERE status = 'queued' AND available_at <= ?1
+         ORDER BY priority DESC, id LIMIT ?2
+        """
+    /// Claims one order read by `claimable`. No RETURNING: SQLite runs RETURNING as a trigger,
+    /// which turns the update two-pass and journals every page it touches; the claimed row is
+    /// known without reading it back.
+    static let claim = """
         UPDATE orders
-           SET status = 'cooking', lease_token = ?1, lease_owner = ?2, lease_expires_at = ?3,
-               attempts = attempts + 1, version = version + 1, cooking_at = ?4
-         WHERE id = (SELECT id FROM orders
-                      WHERE status = 'queued' AND available_at <= ?4
-                      ORDER BY priority DESC, id LIMIT 1)
-        RETURNING \(OrderRow.columns)
+           SET status = 'cooking', lease_token = ?2, lease_owner = ?3, lease_expires_at = ?4,
+               attempts = attempts + 1, version = version + 1, cooking_at = ?5
+         WHERE id = ?1 AND status = 'queued'
         """
     static let renewLease = """
         UPDATE orders SET lease_expires_at = ?3
          WHERE id = ?1 AND status = 'cooking' AND lease_token = ?2 AND lease_expires_at >= ?4
-        RETURNING \(OrderRow.columns)
         """
     static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"
 

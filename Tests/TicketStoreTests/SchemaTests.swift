@@ -29,8 +29,8 @@ struct SchemaTests {
                 let inner = try Self.plan(db, Self.claimSelect, [now])
                 #expect(inner.contains("orders_queue"), "\(inner)")
                 #expect(!inner.contains("TEMP B-TREE"), "sorted by the index, not afterwards: \(inner)")
-                // The whole claim statement, as the store runs it.
-                let claim = try Self.plan(db, SQL.claimNext, ["lease", "cook", now, now])
+                // The claim's read, as the store runs it.
+                let claim = try Self.plan(db, SQL.claimable, [now, 32])
                 #expect(claim.contains("orders_queue"), "\(claim)")
                 #expect(!claim.contains("TEMP B-TREE"), "\(claim)")
                 // Position counting too: both halves on the partial index.
