@@ -24,10 +24,51 @@ extension OrderStore {
         case .failure(let invalid): throw StoreError.invalidTransition(invalid)
         }
         let stamp = now.rfc3339
-        // The new row is worked out here as the UPDATE writes it (a later SET of a column wins,
-        // as in SQLite), so no RETURNING is needed: SQLite runs RETURNING as a trigger, which
-        // makes the update two-pass and journals every page it touches. The guard on `version`
-        // makes sure the row updated is the row this was worked out from.
+        let change = Self.change(transition, of: order, now: now, extras: extras)
+        let updated = change.updated
+        var args = change.arguments
+        var sql = "UPDATE orders SET " + change.sets.joined(separator: ", ") + " WHERE id = ? AND status = ? AND version = ?"
+        args.append(order.id)
+        args.append(order.status.rawValue)
+        args.append(order.version)
+        if let leaseToken { sql += " AND lease_token = ?"; args.append(leaseToken) }
+        if let leaseValidAt { sql += " AND lease_expires_at >= ?"; args.append(leaseValidAt.rfc3339) }
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(args))
+        guard db.changesCount == 1 else {
+            if leaseToken != nil { throw try Self.leaseError(db, orderID: order.id) }
+            throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
+        }
+        try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
+            order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
+        ])
+        effects.changes.append(updated)
+        if transition.to == .queued {
+            effects.workAdded = true
+            // Placements later in this batch count it (the index follows commits only).
+            let batch = writer.currentBatch
+            let rush = updated.priority == .rush
+            writerCache.withLock { c in
+                if c.batch != batch { c = WriterCache(batch: batch) }
+                if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
+            }
+        }
+        return updated
+    }
+
+    /// What a transition writes: the SET clauses with their arguments, and the row as it will
+    /// read afterwards. The new row is worked out here as the UPDATE writes it (a later SET of a
+    /// column wins, as in SQLite), so no RETURNING is needed: SQLite runs RETURNING as a trigger,
+    /// which makes the update two-pass and journals every page it touches. Callers guard the
+    /// UPDATE so that the row it changes is the row this was worked out from (its version, or a
+    /// lease, which nothing else changes while it holds).
+    struct Change {
+        var sets: [String]
+        var arguments: [(any DatabaseValueConvertible)?]
+        var updated: Order
+    }
+
+    static func change(_ transition: Transition, of order: Order, now: Timestamp, extras: TransitionExtras) -> Change {
+        let stamp = now.rfc3339
         var updated = order
         updated.status = transition.to
         updated.version = order.version + transition.versionBump
@@ -55,32 +96,7 @@ extension OrderStore {
         if let availableAt = extras.availableAt {
             sets.append("available_at = ?"); args.append(availableAt.rfc3339); updated.availableAt = availableAt
         }
-        var sql = "UPDATE orders SET " + sets.joined(separator: ", ") + " WHERE id = ? AND status = ? AND version = ?"
-        args.append(order.id)
-        args.append(order.status.rawValue)
-        args.append(order.version)
-        if let leaseToken { sql += " AND lease_token = ?"; args.append(leaseToken) }
-        if let leaseValidAt { sql += " AND lease_expires_at >= ?"; args.append(leaseValidAt.rfc3339) }
-        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(args))
-        guard db.changesCount == 1 else {
-            if leaseToken != nil { throw try Self.leaseError(db, orderID: order.id) }
-            throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
-        }
-        try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
-            order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
-        ])
-        effects.changes.append(updated)
-        if transition.to == .queued {
-            effects.workAdded = true
-            // Placements later in this batch count it (the index follows commits only).
-            let batch = writer.currentBatch
-            let rush = updated.priority == .rush
-            writerCache.withLock { c in
-                if c.batch != batch { c = WriterCache(batch: batch) }
-                if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
-            }
-        }
-        return updated
+        return Change(sets: sets, arguments: args, updated: updated)
     }
 
     /// Runs `event` on the order found by `find`, in the next batch.

@@ -40,14 +40,26 @@ enum SQL {
          WHERE status = 'queued' AND available_at <= ?1
          ORDER BY priority DESC, id LIMIT ?2
         """
-    /// Claims one order read by `claimable`. No RETURNING: SQLite runs RETURNING as a trigger,
-    /// which turns the update two-pass and journals every page it touches; the claimed row is
-    /// known without reading it back.
+    /// Claims the orders read by `claimable` (?1: their ids as a JSON array) in one statement.
+    /// Each lease is the claim's random token, a dot and the order id (?2). No RETURNING: SQLite
+    /// runs RETURNING as a trigger, which turns the update two-pass and journals every page it
+    /// touches; the claimed rows are known without reading them back.
     static let claim = """
         UPDATE orders
-           SET status = 'cooking', lease_token = ?2, lease_owner = ?3, lease_expires_at = ?4,
+           SET status = 'cooking', lease_token = ?2 || '.' || id, lease_owner = ?3, lease_expires_at = ?4,
                attempts = attempts + 1, version = version + 1, cooking_at = ?5
-         WHERE id = ?1 AND status = 'queued'
+         WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'queued'
+        """
+    /// The claim's events, one statement for all of them (?1: the ids as a JSON array).
+    static let claimEvents = """
+        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+        SELECT id, 'queued', 'cooking', ?2, 'claimed by ' || ?3 || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+          FROM orders WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id
+        """
+    /// One event for each order of ?1 (a JSON array of ids), all of the same change.
+    static let eventsOfMany = """
+        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+        SELECT value, ?2, ?3, ?4, ?5 FROM json_each(?1)
         """
     static let renewLease = """
         UPDATE orders SET lease_expires_at = ?3

@@ -73,4 +73,38 @@ struct LeaseRunOutTests {
             #expect(try await store.orderWithEvents(id: claims[1].order.id)?.1.map(\.to) == [.queued, .cooking, .cancelled])
         }
     }
+
+    /// Claimed and readied rows are worked out in Swift (no RETURNING): they must be what the
+    /// table reads back, for a claim of several orders and for their ready in one write.
+    @Test func claimsAndReadyTogetherMatchTheTable() async throws {
+        try await withStore { env in
+            let store = env.store
+            for i in 0..<5 {
+                _ = try await store.place(NewOrder(items: [OrderLine(item: "cola", quantity: i + 1)],
+                                                   priority: i == 3 ? .rush : .normal))
+            }
+            let claims = try await store.claimNext(cook: "fryer", leaseSeconds: 30, limit: 4)
+            #expect(claims.count == 4)
+            #expect(Set(claims.map(\.lease)).count == 4, "each order its own lease")
+            #expect(claims[0].order.priority == .rush, "rush first")
+            for claim in claims {
+                #expect(try await store.order(id: claim.order.id) == claim.order)
+            }
+            env.clock.advance(seconds: 1)
+            let results = try await store.markReady(claims)
+            for (claim, result) in zip(claims, results) {
+                let ready = try result.get()
+                #expect(ready.status == .ready && ready.version == claim.order.version + 1 && ready.leaseOwner == nil)
+                #expect(ready.readyAt == env.clock.now())
+                #expect(try await store.order(id: claim.order.id) == ready)
+                let events = try #require(try await store.orderWithEvents(id: claim.order.id)).1
+                #expect(events.map(\.to) == [.queued, .cooking, .ready])
+                #expect(events.map(\.detail) == ["placed", "claimed by fryer (attempt 1 of 3)", "cooked by fryer"])
+            }
+            // Given again, every lease is gone: each fails alone and nothing changes.
+            let again = try await store.markReady(claims)
+            #expect(again.allSatisfy { $0 == .failure(.leaseLost) })
+            #expect(try await store.orderWithEvents(id: claims[0].order.id)?.1.count == 3)
+        }
+    }
 }
