@@ -6,7 +6,7 @@ enum SQL {
     static let eventsOfOrder = "SELECT from_status, to_status, at, detail FROM order_events WHERE order_id = ? ORDER BY id"
     static let listByStatus = "SELECT \(OrderRow.columns) FROM orders WHERE status = ? AND id > ? ORDER BY id LIMIT ?"
     static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
-    static let board = "SELECT number, status FROM orders WHERE status IN ('queued','cooking','ready') ORDER BY number"
+    static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE status IN ('queued','cooking','ready') ORDER BY number"
     static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
     /// The position counted in SQL: what the in-memory `QueueIndex` answers without counting
     /// (tests hold the two against each other). Both halves run on the `orders_queue` partial index: rush ahead of this order's
@@ -67,13 +67,15 @@ enum SQL {
         """
     static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"
 
-    // Maintenance
-    static let expiredLeases = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"
+    // Maintenance. The sweeps name their partial index: left to itself SQLite takes
+    // `orders_status_id` (status = ?) and reads every row of the status, then sorts (every
+    // ready order each second; with millions of finished orders, each prune read them all).
+    static let expiredLeases = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_cooking_lease WHERE status = 'cooking' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"
     static let allCooking = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' ORDER BY id LIMIT ?"
-    static let uncollected = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'ready' AND ready_at < ? ORDER BY ready_at LIMIT ?"
+    static let uncollected = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_ready WHERE status = 'ready' AND ready_at < ? ORDER BY ready_at LIMIT ?"
     static let pruneFinished = """
         DELETE FROM orders WHERE id IN (
-            SELECT id FROM orders
+            SELECT id FROM orders INDEXED BY orders_finished
              WHERE finished_at IS NOT NULL AND finished_at < ?
                AND status IN ('picked_up','cancelled','failed','expired')
              LIMIT ?)
