@@ -516,6 +516,46 @@ def cmd_fanout(args):
     asyncio.run(fanout_async(base, pid, config, n, tickets, wrk_cmd))
 
 
+def cmd_conn_memory(args):
+    """RSS of a server holding N keep-alive connections, before and after one GET on each."""
+    base, pid, n, path = args[0], int(args[1]), int(args[2]), args[3]
+    prefix = os.environ.get("BENCH_PREFIX", "conn")
+    limit = raise_nofile()
+    if limit < n + 100:
+        sys.exit(f"bench: the open-file limit ({limit}) is too low for {n} connections")
+    u = urllib.parse.urlsplit(base)
+
+    async def run():
+        before = rss_mb(pid)
+        gate = asyncio.Semaphore(256)
+
+        async def connect():
+            async with gate:
+                return await asyncio.open_connection(u.hostname, u.port)
+
+        conns = await asyncio.gather(*[connect() for _ in range(n)])
+        await asyncio.sleep(1.0)
+        idle = rss_mb(pid)
+        request = f"GET {path} HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode()
+
+        async def once(reader, writer):
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
+
+        await asyncio.gather(*[once(r, w) for r, w in conns])
+        await asyncio.sleep(1.0)
+        served = rss_mb(pid)
+        for _, w in conns:
+            w.close()
+        out(f"{prefix}_rss_before_mb", f"{before:.1f}")
+        out(f"{prefix}_idle_kb_per_conn", f"{(idle - before) * 1024 / n:.1f}")
+        out(f"{prefix}_kb_per_conn", f"{(served - before) * 1024 / n:.1f}")
+        out(f"{prefix}_rss_mb", f"{served:.1f}")
+
+    asyncio.run(run())
+
+
 def cmd_startup(args):
     """start -> READY=1 (sd_notify on a socket of ours) and -> the 'listening' log line."""
     binary, config, db, runs = args[0], args[1], args[2], int(args[3])
@@ -720,6 +760,10 @@ TARGETS = [
     ("fanout_release_s", "—", None),
     ("fanout_released_by_change", "10,000", lambda v: v >= 10000),
     ("fanout_intake_rps", "—", None),
+    ("fanout_kb_per_poll", "—", None),
+    ("ceiling_conns_idle_kb_per_conn", "—", None),
+    ("ceiling_conns_kb_per_conn", "—", None),
+    ("ceiling_conns_rss_mb", "—", None),
     ("scale_finished_rows", "10,000,000", None),
     ("scale_queued_rows", "100,000", None),
     ("scale_preload_s", "—", None),
@@ -841,6 +885,7 @@ COMMANDS = {
     "order-to-claim": cmd_order_to_claim,
     "longpoll-latency": cmd_longpoll_latency,
     "fanout": cmd_fanout,
+    "conn-memory": cmd_conn_memory,
     "startup": cmd_startup,
     "preload": cmd_preload,
     "topup": cmd_topup,
