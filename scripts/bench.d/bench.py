@@ -770,6 +770,9 @@ TARGETS = [
     ("empty_start_ready_ms", "—", None),
     ("scale_start_ready_ms", "< 300 ms", lambda v: v < 300),
     ("scale_start_listening_ms", "—", None),
+    ("scale_empty_intake_rps", "—", None),
+    ("scale_empty_polling_rps", "—", None),
+    ("scale_empty_claims_rps", "—", None),
     ("scale_intake_rps", "—", None),
     ("scale_intake_non2xx", "= 0", lambda v: v == 0),
     ("scale_intake_p99_ms", "—", None),
@@ -781,6 +784,9 @@ TARGETS = [
     ("scale_claims_rps", "—", None),
     ("scale_claims_empty", "= 0 (queue never dry)", lambda v: v == 0),
     ("scale_claims_vs_empty", "≥ 0.9", lambda v: v >= 0.9),
+    ("scale_intake_vs_http_step", "—", None),
+    ("scale_polling_vs_http_step", "—", None),
+    ("scale_claims_vs_http_step", "—", None),
 ]
 
 BEGIN, END = "<!-- scripts/bench: begin -->", "<!-- scripts/bench: end -->"
