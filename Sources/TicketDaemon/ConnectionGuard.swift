@@ -133,6 +133,7 @@ final class RequestReadDeadline {
     private var context: ChannelHandlerContext?
     private var scheduled: Scheduled<Void>?
     private var reading = false
+    private var readStarted = NIODeadline.uptimeNanoseconds(0)
     private var headRead = false
     private var requestsRead = 0
     private var responsesWritten = 0
@@ -150,10 +151,21 @@ final class RequestReadDeadline {
         context = nil
     }
 
+    /// The first bytes of a request: the clock starts. The timer itself is only armed at the end
+    /// of the read if the request is still incomplete then (`readComplete`); a request that
+    /// arrives whole in one read, nearly all of them, never schedules one.
     func bytesArrived() {
-        guard !reading, requestsRead <= responsesWritten, let context else { return }
+        guard !reading, requestsRead <= responsesWritten, context != nil else { return }
         reading = true
-        scheduled = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.expired() }
+        readStarted = .now()
+    }
+
+    /// The end of a read from the socket: arms the timer for a request still being read.
+    func readComplete() {
+        guard reading, scheduled == nil, let context else { return }
+        scheduled = context.eventLoop.assumeIsolated().scheduleTask(deadline: readStarted + timeout) { [weak self] in
+            self?.expired()
+        }
     }
 
     func headArrived() { headRead = true }
@@ -198,6 +210,11 @@ final class RequestBytesHandler: ChannelInboundHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         deadline.bytesArrived()
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        deadline.readComplete()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
