@@ -299,6 +299,31 @@ def parse_ts(text):
     return dt.timestamp() * 1000.0
 
 
+def cmd_fsync(args):
+    """fdatasync of a 32 KiB write, overwriting a preallocated file in DIR (as a WAL that has
+    reached its size is overwritten): the disk's share of every commit, and its tail."""
+    directory, n = args[0], int(args[1])
+    path = os.path.join(directory, "fsync-probe")
+    block = b"x" * 32768
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.pwrite(fd, b"\0" * (len(block) * 64), 0)
+        os.fsync(fd)
+        times = []
+        for i in range(n):
+            os.pwrite(fd, block, (i % 64) * len(block))
+            t = time.perf_counter()
+            os.fdatasync(fd)
+            times.append((time.perf_counter() - t) * 1000)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    times.sort()
+    out("fsync_p50_ms", f"{times[len(times) // 2]:.3f}")
+    out("fsync_p99_ms", f"{times[min(len(times) - 1, int(len(times) * 0.99))]:.3f}")
+    out("fsync_max_ms", f"{times[-1]:.3f}")
+
+
 def cmd_order_to_claim(args):
     """Place N orders one at a time with gaps (idle cooks), then read created_at vs cooking_at."""
     base, db, n = args[0], args[1], int(args[2])
@@ -750,6 +775,8 @@ TARGETS = [
     ("lifecycle_drain_ready_per_s", "—", None),
     ("order_to_claim_p50_ms", "—", None),
     ("order_to_claim_p99_ms", "≤ 1 ms", lambda v: v <= 1),
+    ("fsync_p50_ms", "—", None),
+    ("fsync_p99_ms", "—", None),
     ("order_to_claim_mean_ms", "—", None),
     ("longpoll_release_p50_ms", "—", None),
     ("longpoll_release_p99_ms", "≤ 2 ms", lambda v: v <= 2),
@@ -888,6 +915,7 @@ COMMANDS = {
     "metrics": cmd_metrics,
     "menu-items": cmd_menu_items,
     "window": cmd_window,
+    "fsync": cmd_fsync,
     "order-to-claim": cmd_order_to_claim,
     "longpoll-latency": cmd_longpoll_latency,
     "fanout": cmd_fanout,
