@@ -127,35 +127,45 @@ public final class Kitchen: Service, Sendable {
                 await store.notifier.waitForWork(after: epoch, until: .now + .seconds(1))
                 continue
             }
-            if !claims.isEmpty, claims.allSatisfy({ $0.order.cookSeconds <= 0 }),
-               handlerFactory(current.handler) is SimulatedCooking {
-                // Nothing to cook: no renewal or grace period can come into play, so no tasks;
-                // the whole claim is ready in one write.
-                await serveAtOnce(claims, logger: logger)
-                continue
-            }
-            if claims.count == 1 {
-                await cook(claims[0], settings: current, logger: logger)
-                continue
-            }
             if !claims.isEmpty {
-                // `orders_per_cook` > 1: the orders of one claim cook side by side.
-                let cookLogger = logger
-                await withDiscardingTaskGroup { group in
-                    for claim in claims {
-                        group.addTask { await self.cook(claim, settings: current, logger: cookLogger) }
-                    }
-                }
+                await serve(claims, settings: current, logger: logger)
                 continue
             }
-            // Idle: wake on new work, or when the earliest retry becomes claimable, or at the
-            // next sweep, which also notices outside writes.
+            // Idle: park a claim with the writer (the batch that adds work claims for this cook
+            // in its own transaction), and wake on new work, or when the earliest retry becomes
+            // claimable, or at the next sweep, which also notices outside writes.
             var until = ContinuousClock.now + .seconds(5)
             if let next = try? await store.nextAvailableAt() {
                 let ms = next.milliseconds - store.clockNow().milliseconds
                 until = min(until, ContinuousClock.now + .milliseconds(max(ms, 1)))
             }
+            let parked = store.parkClaim(cook: name, leaseSeconds: current.leaseSeconds, limit: current.ordersPerCook) {
+                !self.stopping.isOpen && index < self.settings.current.cooks
+            }
             await store.notifier.waitForWork(after: epoch, until: until)
+            let handed = await store.unpark(parked)
+            if !handed.isEmpty {
+                await serve(handed, settings: current, logger: logger)
+            }
+        }
+    }
+
+    /// Cooks what one claim took.
+    func serve(_ claims: [Claim], settings current: KitchenSettings, logger: Logger) async {
+        if claims.allSatisfy({ $0.order.cookSeconds <= 0 }), handlerFactory(current.handler) is SimulatedCooking {
+            // Nothing to cook: no renewal or grace period can come into play, so no tasks;
+            // the whole claim is ready in one write.
+            await serveAtOnce(claims, logger: logger)
+        } else if claims.count == 1 {
+            await cook(claims[0], settings: current, logger: logger)
+        } else {
+            // `orders_per_cook` > 1: the orders of one claim cook side by side.
+            let cookLogger = logger
+            await withDiscardingTaskGroup { group in
+                for claim in claims {
+                    group.addTask { await self.cook(claim, settings: current, logger: cookLogger) }
+                }
+            }
         }
     }
 

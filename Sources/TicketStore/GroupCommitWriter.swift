@@ -22,6 +22,8 @@ public final class GroupCommitWriter: Service, Sendable {
         var pending: [any PendingWrite] = []
         var loopWaiter: CheckedContinuation<Void, Never>?
         var closed = false
+        /// Writes that run only in a batch that adds work (idle cooks' claims), in order.
+        var parked: [any ParkedWriteProtocol] = []
     }
 
     private let pool: DatabasePool
@@ -94,6 +96,31 @@ public final class GroupCommitWriter: Service, Sendable {
             }
             waiter?.resume()
         }
+    }
+
+    /// Parks `body` until a batch adds work (`WriteEffects.workAdded`): that batch runs it after
+    /// its own requests, in the same transaction, and it commits with them. An idle cook parks
+    /// its claim, so an order placed while it waits is claimed by the batch that places it: one
+    /// commit and one wake-up from order to cook instead of two commits and three wake-ups.
+    /// `unpark` takes the result: nil if no batch has taken the write (it is then withdrawn).
+    func park<T: Sendable>(_ body: @escaping @Sendable (Database, inout WriteEffects) throws -> T) -> ParkedWrite<T> {
+        let parked = ParkedWrite(body: body)
+        state.withLock { s in
+            if !s.closed { s.parked.append(parked) }
+        }
+        return parked
+    }
+
+    /// Withdraws `parked` if no batch has taken it; otherwise waits for its batch to end and
+    /// returns what it wrote (nil if the batch failed or the write threw).
+    func unpark<T: Sendable>(_ parked: ParkedWrite<T>) async -> T? {
+        let withdrawn = state.withLock { s -> Bool in
+            guard let i = s.parked.firstIndex(where: { $0 === parked }) else { return false }
+            s.parked.remove(at: i)
+            return true
+        }
+        if withdrawn { return nil }
+        return await parked.result()
     }
 
     /// The writer loop. Returns after graceful shutdown once everything pending is written;
@@ -203,6 +230,7 @@ public final class GroupCommitWriter: Service, Sendable {
     /// One batch: one transaction, a savepoint per request, one commit; then publish and resume.
     private func execute(_ batch: [any PendingWrite], on db: Database) {
         var commitError: (any Error)?
+        var served: [any ParkedWriteProtocol] = []
         // How long this batch has been running, for the watchdog (a lock held by another process
         // is a wait, not a hang).
         batchStartedAt.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
@@ -218,6 +246,19 @@ public final class GroupCommitWriter: Service, Sendable {
                         throw StoreError.unavailable("the transaction was rolled back by SQLite")
                     }
                 }
+                // Work was added: the parked writes (idle cooks' claims) run now, after it.
+                if batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
+                    served = state.withLock { s in
+                        defer { s.parked = [] }
+                        return s.parked
+                    }
+                    for parked in served {
+                        parked.execute(db)
+                        if !db.isInsideTransaction {
+                            throw StoreError.unavailable("the transaction was rolled back by SQLite")
+                        }
+                    }
+                }
                 return .commit
             }
         } catch {
@@ -228,13 +269,19 @@ public final class GroupCommitWriter: Service, Sendable {
             let mapped = (commitError as? StoreError) ?? StoreError.unavailable(Self.describe(commitError))
             logger.error("write batch failed; its \(batch.count) requests get 503", metadata: ["error": "\(commitError)"])
             for request in batch { request.fail(mapped) }
+            for parked in served { parked.finish(committed: false) }
         } else {
             // Publish first, then resume the callers: when a write returns, its change has
             // already been announced.
             for request in batch {
                 if let e = request.committedEffects() { effects.merge(e) }
             }
+            for parked in served {
+                if let e = parked.committedEffects() { effects.merge(e) }
+            }
             afterCommit(effects)
+            // Before the publish that wakes the cooks: a cook woken by it finds its result.
+            for parked in served { parked.finish(committed: true) }
             notifier.publish(effects)
             if batch.count <= Self.resumedInPlace {
                 // A few callers (light load): at once, without a hop through the completer.
@@ -410,5 +457,81 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
 
     func fail(_ error: any Error) {
         continuation.resume(throwing: error)
+    }
+}
+
+/// A parked write as the writer sees it.
+protocol ParkedWriteProtocol: AnyObject, Sendable {
+    /// Runs the write in its own savepoint, keeping its result or error.
+    func execute(_ db: Database)
+    /// Its effects if it succeeded (called after the commit).
+    func committedEffects() -> WriteEffects?
+    /// The batch ended: with `committed`, the result holds; otherwise it is void.
+    func finish(committed: Bool)
+}
+
+/// A write parked with `GroupCommitWriter.park`: parked, then taken and run by a batch, then
+/// finished when that batch commits or fails.
+final class ParkedWrite<T: Sendable>: ParkedWriteProtocol, @unchecked Sendable {
+    private let body: @Sendable (Database, inout WriteEffects) throws -> T
+    // Set by the writer while it runs the batch (one thread), read after `finish`.
+    private var outcome: T?
+    private var effects = WriteEffects()
+    private struct Ending {
+        var finished = false
+        var result: T?
+        var waiter: CheckedContinuation<T?, Never>?
+    }
+    private let ending = Mutex(Ending())
+
+    init(body: @escaping @Sendable (Database, inout WriteEffects) throws -> T) {
+        self.body = body
+    }
+
+    func execute(_ db: Database) {
+        do {
+            try db.cachedStatement(sql: "SAVEPOINT parked").execute()
+        } catch {
+            return
+        }
+        var fx = WriteEffects()
+        do {
+            let value = try body(db, &fx)
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT parked").execute()
+            outcome = value
+            effects = fx
+        } catch {
+            if db.isInsideTransaction {
+                try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT parked").execute()
+                try? db.cachedStatement(sql: "RELEASE SAVEPOINT parked").execute()
+            }
+        }
+    }
+
+    func committedEffects() -> WriteEffects? {
+        outcome == nil ? nil : effects
+    }
+
+    func finish(committed: Bool) {
+        let result = committed ? outcome : nil
+        let waiter = ending.withLock { e -> CheckedContinuation<T?, Never>? in
+            e.finished = true
+            e.result = result
+            defer { e.waiter = nil }
+            return e.waiter
+        }
+        waiter?.resume(returning: result)
+    }
+
+    /// Waits for `finish` (a batch has taken the write and is running it).
+    func result() async -> T? {
+        await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
+            let done = ending.withLock { e -> (Bool, T?) in
+                if e.finished { return (true, e.result) }
+                e.waiter = c
+                return (false, nil)
+            }
+            if done.0 { c.resume(returning: done.1) }
+        }
     }
 }

@@ -8,6 +8,11 @@ public struct Claim: Sendable, Hashable {
     public var leaseExpiresAt: Timestamp
 }
 
+/// An idle cook's claim, parked with the writer (`OrderStore.parkClaim`).
+public struct ParkedClaim: Sendable {
+    let write: ParkedWrite<[Claim]>
+}
+
 /// Claims and the steps of a cooking attempt; in-process cooks and the kitchen API share them.
 extension OrderStore {
     /// Claims the next claimable order (rush first, then oldest) for `cook`, counting one attempt.
@@ -20,10 +25,35 @@ extension OrderStore {
     /// its own lease (the claim's random token, a dot and the order id) and counts one attempt.
     /// Empty when nothing is claimable now.
     public func claimNext(cook: String, leaseSeconds: Double, limit: Int) async throws -> [Claim] {
-        let now = self.now()
-        let token = TicketID.generate()
-        let expires = now.adding(seconds: leaseSeconds)
-        return try await writer.write { db, effects in
+        try await writer.write(claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit))
+    }
+
+    /// Parks a claim for an idle cook: the next batch that adds work runs it after its own
+    /// requests, so an order placed while the cook waits is claimed in the transaction that
+    /// places it. Take the result with `unpark` once woken (by the work signal that batch
+    /// publishes, or by anything else).
+    /// `wanted` is asked when the batch runs the claim: a cook that is to leave (shutdown, a
+    /// reload that lowered the count) claims nothing.
+    public func parkClaim(cook: String, leaseSeconds: Double, limit: Int,
+                          wanted: @escaping @Sendable () -> Bool) -> ParkedClaim {
+        let claim = claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit)
+        return ParkedClaim(write: writer.park { db, effects in
+            wanted() ? try claim(db, &effects) : []
+        })
+    }
+
+    /// The claims a batch made for `parked`, or empty if none took it (it is then withdrawn) or
+    /// nothing was claimable by then.
+    public func unpark(_ parked: ParkedClaim) async -> [Claim] {
+        await writer.unpark(parked.write) ?? []
+    }
+
+    /// The claim as a write: the time, the token and the expiry are taken when the writer runs it.
+    func claimBody(cook: String, leaseSeconds: Double, limit: Int) -> @Sendable (Database, inout WriteEffects) throws -> [Claim] {
+        { db, effects in
+            let now = self.now()
+            let token = TicketID.generate()
+            let expires = now.adding(seconds: leaseSeconds)
             let nowText = now.rfc3339
             let queued = try Row.fetchAll(db.cachedStatement(sql: SQL.claimable), arguments: [nowText, max(1, limit)])
                 .map(OrderRow.order)

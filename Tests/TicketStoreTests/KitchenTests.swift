@@ -256,4 +256,44 @@ struct KitchenTests {
             #expect(again.order.attempts == 2)
         }
     }
+
+    @Test("a parked claim is made by the batch that places work, and commits with it")
+    func parkedClaimCommitsWithThePlacement() async throws {
+        try await withStore { env in
+            let store = env.store
+            let parked = store.parkClaim(cook: "idle", leaseSeconds: 30, limit: 2) { true }
+            let placed = try await store.place(order(customer: "A")).order
+            // Claimed before the cook even looked: the placement's commit carried the claim.
+            let stored = try await store.require(id: placed.id)
+            #expect(stored.status == .cooking && stored.leaseOwner == "idle" && stored.attempts == 1)
+            let claims = await store.unpark(parked)
+            #expect(claims.map(\.order.id) == [placed.id])
+            #expect(claims.first?.order == stored)
+            let events = try #require(try await store.orderWithEvents(id: placed.id)).1
+            #expect(events.map(\.to) == [.queued, .cooking])
+            #expect(try await store.markReady(claims[0]).status == .ready)
+        }
+    }
+
+    @Test("a parked claim withdrawn before any work came claims nothing later; a write without work leaves it parked")
+    func parkedClaimWithdrawn() async throws {
+        try await withStore { env in
+            let store = env.store
+            let first = try await store.place(order()).order
+            let taken = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
+            let parked = store.parkClaim(cook: "idle", leaseSeconds: 30, limit: 1) { true }
+            // A ready adds no work: the parked claim stays parked.
+            _ = try await store.markReady(taken)
+            #expect(await store.unpark(parked).isEmpty)
+            let placed = try await store.place(order()).order
+            #expect(try await store.require(id: placed.id).status == .queued)
+            #expect(first.id != placed.id)
+            // A cook that is to leave by the time the batch runs claims nothing.
+            let leaving = store.parkClaim(cook: "leaving", leaseSeconds: 30, limit: 1) { false }
+            let another = try await store.place(order()).order
+            #expect(await store.unpark(leaving).isEmpty)
+            #expect(try await store.require(id: another.id).status == .queued)
+        }
+    }
 }
+
