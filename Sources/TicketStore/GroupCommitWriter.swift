@@ -23,7 +23,7 @@ public final class GroupCommitWriter: Service, Sendable {
         var loopWaiter: CheckedContinuation<Void, Never>?
         var closed = false
         /// Writes that run only in a batch that adds work (idle cooks' claims), in order.
-        var parked: [any ParkedWriteProtocol] = []
+        var parked: [any PendingWrite] = []
     }
 
     private let pool: DatabasePool
@@ -230,7 +230,7 @@ public final class GroupCommitWriter: Service, Sendable {
     /// One batch: one transaction, a savepoint per request, one commit; then publish and resume.
     private func execute(_ batch: [any PendingWrite], on db: Database) {
         var commitError: (any Error)?
-        var served: [any ParkedWriteProtocol] = []
+        var served: [any PendingWrite] = []
         // How long this batch has been running, for the watchdog (a lock held by another process
         // is a wait, not a hang).
         batchStartedAt.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
@@ -269,7 +269,7 @@ public final class GroupCommitWriter: Service, Sendable {
             let mapped = (commitError as? StoreError) ?? StoreError.unavailable(Self.describe(commitError))
             logger.error("write batch failed; its \(batch.count) requests get 503", metadata: ["error": "\(commitError)"])
             for request in batch { request.fail(mapped) }
-            for parked in served { parked.finish(committed: false) }
+            for parked in served { parked.fail(mapped) }
         } else {
             // Publish first, then resume the callers: when a write returns, its change has
             // already been announced.
@@ -281,7 +281,7 @@ public final class GroupCommitWriter: Service, Sendable {
             }
             afterCommit(effects)
             // Before the publish that wakes the cooks: a cook woken by it finds its result.
-            for parked in served { parked.finish(committed: true) }
+            for parked in served { parked.complete() }
             notifier.publish(effects)
             if batch.count <= Self.resumedInPlace {
                 // A few callers (light load): at once, without a hop through the completer.
@@ -407,28 +407,12 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
         self.continuation = continuation
     }
 
-    /// The savepoint statements are prepared once and reused (GRDB's `inSavepoint` parses them
-    /// anew each time: a quarter of the writer's CPU per request in the store benchmark's profile).
     func execute(_ db: Database) {
-        do {
-            try db.cachedStatement(sql: "SAVEPOINT request").execute()
-        } catch {
-            outcome = .failure(Self.mapped(error))
-            return
-        }
-        var fx = WriteEffects()
-        do {
-            let value = try body(db, &fx)
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT request").execute()
+        switch runInSavepoint(db, .request, body) {
+        case .success(let (value, fx)):
             outcome = .success(value)
             effects = fx
-        } catch {
-            // Undo this request alone. If SQLite already rolled the whole transaction back, there
-            // is no savepoint left; the writer sees that and fails the batch.
-            if db.isInsideTransaction {
-                try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT request").execute()
-                try? db.cachedStatement(sql: "RELEASE SAVEPOINT request").execute()
-            }
+        case .failure(let error):
             outcome = .failure(Self.mapped(error))
         }
     }
@@ -460,25 +444,53 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
     }
 }
 
-/// A parked write as the writer sees it.
-protocol ParkedWriteProtocol: AnyObject, Sendable {
-    /// Runs the write in its own savepoint, keeping its result or error.
-    func execute(_ db: Database)
-    /// Its effects if it succeeded (called after the commit).
-    func committedEffects() -> WriteEffects?
-    /// The batch ended: with `committed`, the result holds; otherwise it is void.
-    func finish(committed: Bool)
+/// Runs `body` in a savepoint named `name`: released with its value and effects, or rolled back
+/// alone with its error. The savepoint statements are prepared once and reused (GRDB's
+/// `inSavepoint` parses them anew each time: a quarter of the writer's CPU per request in the
+/// store benchmark's profile).
+private func runInSavepoint<T>(_ db: Database, _ savepoint: Savepoint,
+                               _ body: (Database, inout WriteEffects) throws -> T) -> Result<(T, WriteEffects), any Error> {
+    do {
+        try db.cachedStatement(sql: savepoint.begin).execute()
+    } catch {
+        return .failure(error)
+    }
+    var fx = WriteEffects()
+    do {
+        let value = try body(db, &fx)
+        try db.cachedStatement(sql: savepoint.release).execute()
+        return .success((value, fx))
+    } catch {
+        // Undo this write alone. If SQLite already rolled the whole transaction back, there is
+        // no savepoint left; the writer sees that and fails the batch.
+        if db.isInsideTransaction {
+            try? db.cachedStatement(sql: savepoint.rollback).execute()
+            try? db.cachedStatement(sql: savepoint.release).execute()
+        }
+        return .failure(error)
+    }
+}
+
+/// The statements of one named savepoint, built once.
+private struct Savepoint {
+    let begin, release, rollback: String
+    init(_ name: String) {
+        begin = "SAVEPOINT \(name)"
+        release = "RELEASE SAVEPOINT \(name)"
+        rollback = "ROLLBACK TO SAVEPOINT \(name)"
+    }
+    static let request = Savepoint("request")
+    static let parked = Savepoint("parked")
 }
 
 /// A write parked with `GroupCommitWriter.park`: parked, then taken and run by a batch, then
-/// finished when that batch commits or fails.
-final class ParkedWrite<T: Sendable>: ParkedWriteProtocol, @unchecked Sendable {
+/// ended when that batch commits (`complete`) or fails (`fail`); `result()` waits for that end.
+final class ParkedWrite<T: Sendable>: PendingWrite, @unchecked Sendable {
     private let body: @Sendable (Database, inout WriteEffects) throws -> T
-    // Set by the writer while it runs the batch (one thread), read after `finish`.
-    private var outcome: T?
-    private var effects = WriteEffects()
+    // Set by the writer while it runs the batch (one thread), read after the batch ends.
+    private var outcome: (T, WriteEffects)?
     private struct Ending {
-        var finished = false
+        var ended = false
         var result: T?
         var waiter: CheckedContinuation<T?, Never>?
     }
@@ -489,33 +501,18 @@ final class ParkedWrite<T: Sendable>: ParkedWriteProtocol, @unchecked Sendable {
     }
 
     func execute(_ db: Database) {
-        do {
-            try db.cachedStatement(sql: "SAVEPOINT parked").execute()
-        } catch {
-            return
-        }
-        var fx = WriteEffects()
-        do {
-            let value = try body(db, &fx)
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT parked").execute()
-            outcome = value
-            effects = fx
-        } catch {
-            if db.isInsideTransaction {
-                try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT parked").execute()
-                try? db.cachedStatement(sql: "RELEASE SAVEPOINT parked").execute()
-            }
-        }
+        outcome = try? runInSavepoint(db, .parked, body).get()
     }
 
-    func committedEffects() -> WriteEffects? {
-        outcome == nil ? nil : effects
-    }
+    func committedEffects() -> WriteEffects? { outcome?.1 }
 
-    func finish(committed: Bool) {
-        let result = committed ? outcome : nil
+    func complete() { end(with: outcome?.0) }
+
+    func fail(_ error: any Error) { end(with: nil) }
+
+    private func end(with result: T?) {
         let waiter = ending.withLock { e -> CheckedContinuation<T?, Never>? in
-            e.finished = true
+            e.ended = true
             e.result = result
             defer { e.waiter = nil }
             return e.waiter
@@ -523,15 +520,15 @@ final class ParkedWrite<T: Sendable>: ParkedWriteProtocol, @unchecked Sendable {
         waiter?.resume(returning: result)
     }
 
-    /// Waits for `finish` (a batch has taken the write and is running it).
+    /// Waits for the batch that took the write to end.
     func result() async -> T? {
         await withCheckedContinuation { (c: CheckedContinuation<T?, Never>) in
-            let done = ending.withLock { e -> (Bool, T?) in
-                if e.finished { return (true, e.result) }
+            let ended = ending.withLock { e -> (Bool, T?) in
+                if e.ended { return (true, e.result) }
                 e.waiter = c
                 return (false, nil)
             }
-            if done.0 { c.resume(returning: done.1) }
+            if ended.0 { c.resume(returning: ended.1) }
         }
     }
 }
