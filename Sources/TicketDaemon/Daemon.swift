@@ -1,6 +1,4 @@
 import Foundation
-import Hummingbird
-import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import TicketCore
@@ -27,15 +25,33 @@ public struct Daemon: Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT; returns after a clean shutdown.
+    ///
+    /// Start-up order: the instance lock (one daemon per database), the listening socket (a taken
+    /// port stops the daemon here, naming the address, before the database is touched), the
+    /// store (open, migrate, hand back what an earlier run left cooking), and only then the
+    /// services: no cook and no kitchen-API claim can run before that hand-back.
     public func run() async throws {
         let config = configuration
         ProcessLimits.ignoreFileSizeSignal()
         ProcessLimits.raiseOpenFileLimit(toFit: config, logger: logger)
         let adminToken = try ConfigurationLoader.readAdminToken(config)
-        let store = try OrderStore(options: config.databaseOptions, settings: config.storeSettings,
+        let lock = try InstanceLock(database: config.database)
+        let socket = try ListeningSocket.fromSystemd()
+            ?? ListeningSocket.bind(host: config.listen.host, port: config.listen.port)
+        let store: OrderStore
+        do {
+            store = try OrderStore(options: config.databaseOptions, settings: config.storeSettings,
                                    logger: logger.with(label: "ticketd.store"))
+        } catch {
+            socket.closeUnused()
+            throw error
+        }
         logger.info("database open", metadata: ["path": "\(config.database)", "schema": "\(Migrations.latest)",
-                                                "synchronous": "\(config.synchronous.rawValue)"])
+                                                "synchronous": "\(config.synchronous.rawValue)", "lock": "\(lock.path)"])
+        if !store.handedBackAtOpen.isEmpty {
+            logger.notice("orders left cooking by an earlier run were handed back",
+                          metadata: ["count": "\(store.handedBackAtOpen.count)"])
+        }
         let estimator = CookTimeEstimator()
         let state = ServiceState()
         let env = APIEnvironment(store: store, settings: config.apiSettings(adminToken: adminToken),
@@ -49,33 +65,16 @@ public struct Daemon: Sendable {
                                                logger: logger.with(label: "ticketd"))
         let reloader = Reloader(daemon: self, store: store, env: env, kitchenSettings: kitchenSettings,
                                 notifier: notifier, logger: logger.with(label: "ticketd.reload"))
-
-        let router = TicketAPI.buildRouter(env)
-        let limits = config.connectionLimits
-        let connections = ConnectionCount(factory: env.metricsFactory)
-        let app = Application(
-            router: router,
-            server: HTTPServerBuilder { responder in
-                GuardedHTTP1Channel(responder: responder, limits: limits, count: connections)
-            },
-            configuration: ApplicationConfiguration(address: .hostname(config.listen.host, port: config.listen.port),
-                                                    serverName: nil, reuseAddress: true),
-            onServerRunning: { channel in
-                // ListenAddress puts an IPv6 host in brackets: `[::1]:8080`, not `::1:8080`.
-                let address = channel.localAddress.map {
-                    ListenAddress(host: $0.ipAddress ?? config.listen.host, port: $0.port ?? config.listen.port).description
-                } ?? config.listen.description
-                coordinator.serverRunning(address: address)
-            },
-            logger: logger.with(label: "ticketd.http", level: max(config.logLevel, .notice))
-        )
+        let server = TicketAPI.server(env, socket: socket, limits: config.connectionLimits,
+                                      logger: logger.with(label: "ticketd.http", level: max(config.logLevel, .notice)),
+                                      onRunning: { address in coordinator.serverRunning(address: address) })
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: store.writer),
                     .init(service: sweeper),
                     .init(service: KitchenService(kitchen: kitchen)),
-                    .init(service: app),
+                    .init(service: server),
                     .init(service: reloader),
                     .init(service: coordinator),
                 ],
@@ -83,9 +82,26 @@ public struct Daemon: Sendable {
                 logger: logger.with(label: "ticketd.lifecycle", level: max(config.logLevel, .notice))
             )
         )
-        try await group.run()
-        try store.close()
+        do {
+            try await group.run()
+        } catch {
+            closeStore(store)
+            throw error
+        }
+        closeStore(store)
+        withExtendedLifetime(lock) {}
         logger.info("stopped cleanly")
+    }
+
+    /// Checkpoints and closes the database. A checkpoint that cannot complete (a full disk) is
+    /// logged, not fatal: what was committed is safe in the WAL, and the next start replays it.
+    private func closeStore(_ store: OrderStore) {
+        do {
+            try store.close()
+        } catch {
+            logger.warning("the database was closed without a final checkpoint; the WAL keeps the last commits",
+                           metadata: ["error": "\(error)"])
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Logging
 import TicketCore
+import TicketHTTP
 import TicketStore
 
 /// Everything ticketd reads from its YAML file, with a built-in default for every key.

@@ -7,8 +7,7 @@ import TicketHTTP
 import TicketKitchen
 import TicketStore
 
-/// Start-up and shut-down steps that span services. At start: hands back orders left cooking
-/// by an earlier run, then reports ready (`/readyz` 200, `READY=1`) once the server listens.
+/// Start-up and shut-down steps that span services. At start: reports ready (`/readyz` 200, `READY=1`) once the server listens.
 /// While running: watchdog pings while the writer answers. At shutdown (it is the first service
 /// stopped): `STOPPING=1`, refuse new orders, answer every waiting long poll and end SSE
 /// streams, and start the kitchen's grace period.
@@ -40,11 +39,6 @@ final class LifecycleCoordinator: Service, Sendable {
         try await withGracefulShutdownHandler {
             do {
                 try await cancelWhenGracefulShutdown {
-                let handedBack = try await self.store.handBackAbandoned()
-                if !handedBack.isEmpty {
-                    self.logger.notice("orders left cooking by an earlier run were handed back",
-                                       metadata: ["count": "\(handedBack.count)"])
-                }
                 await self.listening.wait()
                 self.state.markReady()
                 let address = self.address.withLock { $0 } ?? "?"

@@ -1,4 +1,6 @@
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import TicketStore
 
 /// Builds the router of the whole API over `env`.
@@ -11,5 +13,12 @@ public enum TicketAPI {
         OperatorRoutes(env: env).register(on: router)
         SystemRoutes(env: env).register(on: router)
         return router
+    }
+
+    /// The HTTP server of the whole API on `socket` (made at start, before the database).
+    public static func server(_ env: APIEnvironment, socket: ListeningSocket, limits: ConnectionLimits, logger: Logger,
+                              onRunning: @escaping @Sendable (String) async -> Void) -> some Service {
+        HTTPServer(socket: socket, responder: buildRouter(env).buildResponder(), limits: limits,
+                   metrics: env.metricsFactory, logger: logger, onRunning: onRunning)
     }
 }

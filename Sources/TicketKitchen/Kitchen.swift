@@ -27,6 +27,11 @@ public final class Kitchen: Service, Sendable {
     private let cookIndexes = Mutex<Set<Int>>([])
     /// Fires once all cooks have started (tests wait for it).
     public let started = Latch.Gate()
+    /// Repeated failures (a full disk fails every claim) are logged at a bounded rate, shared by
+    /// all cooks.
+    let claimFailures = LogThrottle()
+    let renewFailures = LogThrottle()
+    let recordFailures = LogThrottle()
 
     public init(store: OrderStore, settings: KitchenSettingsBox, estimator: CookTimeEstimator,
                 metrics: any MetricsFactory, logger: Logger = Logger(label: "ticketd.kitchen"),
@@ -67,7 +72,8 @@ public final class Kitchen: Service, Sendable {
             // Cooks 0..<n; a reload that raises the count starts the missing ones, one that lowers
             // it lets the extra cooks finish their order and leave. A cook still running (not yet
             // gone after a lowering) is not started twice.
-            while !stopping.isOpen {
+            // Cancellation (the group failing) ends the kitchen as shutdown does.
+            while !stopping.isOpen && !Task.isCancelled {
                 let (current, generation) = settings.snapshot
                 let missing = cookIndexes.withLock { running -> [Int] in
                     let missing = (0..<max(0, current.cooks)).filter { !running.contains($0) }
@@ -107,7 +113,8 @@ public final class Kitchen: Service, Sendable {
         let name = "cook-\(index + 1)"
         var logger = self.logger
         logger[metadataKey: "cook"] = "\(name)"
-        while !stopping.isOpen {
+        var backoff = FailureBackoff()
+        while !stopping.isOpen && !Task.isCancelled {
             let current = settings.current
             // Leaving is decided under the same lock as starting, so a reload that raises the
             // count again either keeps this cook or starts a new one, never both or neither.
@@ -122,11 +129,22 @@ public final class Kitchen: Service, Sendable {
             do {
                 claims = try await store.claimNext(cook: name, leaseSeconds: current.leaseSeconds,
                                                    limit: current.ordersPerCook)
+            } catch StoreError.closed {
+                return  // the store is shut down: there is nothing left to claim from
             } catch {
-                logger.warning("claim failed", metadata: ["error": "\(error)"])
-                await store.notifier.waitForWork(after: epoch, until: .now + .seconds(1))
+                // Back off (up to 5 s), waking early for shutdown or a reload; log at a bounded rate.
+                let delay = backoff.delay()
+                if let held = claimFailures.admit() {
+                    logger.warning("claim failed; retrying with backoff", metadata: [
+                        "error": "\(error)", "retry_in_ms": "\(Int(delay * 1000))",
+                        "similar_lines_suppressed": "\(held)",
+                    ])
+                }
+                await store.notifier.waitForWork(after: store.notifier.workEpoch,
+                                                 until: .now + .milliseconds(Int64(delay * 1000)))
                 continue
             }
+            backoff.reset()
             if !claims.isEmpty {
                 await serve(claims, settings: current, logger: logger)
                 continue
@@ -215,7 +233,11 @@ public final class Kitchen: Service, Sendable {
             outcomes["lease_lost"]?.increment()
             logger.warning("lease lost before the result could be recorded")
         } catch {
-            logger.error("could not record the cooking result", metadata: ["error": "\(error)"])
+            if let held = recordFailures.admit() {
+                logger.error("could not record the cooking result", metadata: [
+                    "error": "\(error)", "similar_lines_suppressed": "\(held)",
+                ])
+            }
         }
     }
 
@@ -247,7 +269,11 @@ public final class Kitchen: Service, Sendable {
             }
         } catch {
             // The orders stay cooking under their leases; the rescuer requeues them if no one can.
-            logger.error("could not record the cooking result", metadata: ["error": "\(error)", "orders": "\(claims.count)"])
+            if let held = recordFailures.admit() {
+                logger.error("could not record the cooking result", metadata: [
+                    "error": "\(error)", "orders": "\(claims.count)", "similar_lines_suppressed": "\(held)",
+                ])
+            }
         }
     }
 
@@ -299,7 +325,11 @@ public final class Kitchen: Service, Sendable {
             } catch StoreError.leaseLost, StoreError.notFound {
                 return .leaseLost
             } catch {
-                logger.warning("lease renewal failed; will retry", metadata: ["error": "\(error)"])
+                if let held = renewFailures.admit() {
+                    logger.warning("lease renewal failed; will retry", metadata: [
+                        "error": "\(error)", "similar_lines_suppressed": "\(held)",
+                    ])
+                }
             }
         }
     }

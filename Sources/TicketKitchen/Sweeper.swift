@@ -12,6 +12,8 @@ public final class Sweeper: Service, Sendable {
     let settings: KitchenSettingsBox
     let logger: Logger
     let pruneEvery = 60
+    /// A sweep fails every time while the disk is full: log it at a bounded rate.
+    let failures = LogThrottle()
 
     public init(store: OrderStore, settings: KitchenSettingsBox, logger: Logger = Logger(label: "ticketd.sweeper")) {
         self.store = store
@@ -71,7 +73,9 @@ public final class Sweeper: Service, Sendable {
                 if result.pruned > 0 { logger.info("pruned finished orders", metadata: ["count": "\(result.pruned)"]) }
             }
         } catch {
-            logger.warning("sweep failed", metadata: ["error": "\(error)"])
+            if let held = failures.admit() {
+                logger.warning("sweep failed", metadata: ["error": "\(error)", "similar_lines_suppressed": "\(held)"])
+            }
         }
         return result
     }

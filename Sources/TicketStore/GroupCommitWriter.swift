@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import ServiceLifecycle
 import Synchronization
+import TicketCore
 
 /// The single writer. Every write of the daemon is a request to it; it drains what is pending
 /// (up to `maxBatch`), runs each request in its own SAVEPOINT inside one `BEGIN IMMEDIATE`
@@ -35,6 +36,8 @@ public final class GroupCommitWriter: Service, Sendable {
     private let batchCounter = Atomic<UInt64>(0)
     /// When the running batch began (monotonic nanoseconds), 0 while none runs.
     private let batchStartedAt = Atomic<UInt64>(0)
+    /// A full disk fails every batch: their log lines are throttled.
+    private let failureLog = LogThrottle()
 
     /// Increases before each batch runs: caches kept by requests are valid within one batch.
     var currentBatch: UInt64 { batchCounter.load(ordering: .relaxed) }
@@ -222,7 +225,9 @@ public final class GroupCommitWriter: Service, Sendable {
         } catch {
             // `execute(_:on:)` handles every error of its batch; only GRDB's scheduling can land
             // here (the pool closed): fail what this call was given.
-            logger.error("writer connection unavailable", metadata: ["error": "\(error)"])
+            if let held = failureLog.admit() {
+                logger.error("writer connection unavailable", metadata: ["error": "\(error)", "similar_lines_suppressed": "\(held)"])
+            }
             for request in first { request.fail(StoreError.unavailable(Self.describe(error))) }
         }
     }
@@ -267,7 +272,10 @@ public final class GroupCommitWriter: Service, Sendable {
         var effects = WriteEffects()
         if let commitError {
             let mapped = (commitError as? StoreError) ?? StoreError.unavailable(Self.describe(commitError))
-            logger.error("write batch failed; its \(batch.count) requests get 503", metadata: ["error": "\(commitError)"])
+            if let held = failureLog.admit() {
+                logger.error("write batch failed; its \(batch.count) requests get 503",
+                             metadata: ["error": "\(commitError)", "similar_lines_suppressed": "\(held)"])
+            }
             for request in batch { request.fail(mapped) }
             for parked in served { parked.fail(mapped) }
         } else {

@@ -19,29 +19,22 @@ extension OrderStore {
         }
     }
 
-    /// At start: orders left cooking by an earlier run go back to the queue at once (or to
-    /// `failed` when that was their last attempt). Returns the orders changed.
-    public func handBackAbandoned(limit: Int = 500) async throws -> [Order] {
-        let now = self.now()
-        var changed: [Order] = []
-        while true {
-            let batch = try await writer.write { db, effects in
-                let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.allCooking), arguments: [limit])
-                return try rows.map(OrderRow.order).map { order in
-                    let holder = order.leaseOwner ?? "a cook"
-                    let error = "ticketd restarted while \(holder) was cooking"
-                    if order.attempts < order.maxAttempts {
-                        return try self.transition(db, order, .handBack, now: now, detail: error,
-                                                   extras: TransitionExtras(lastError: error, availableAt: now),
-                                                   effects: &effects)
-                    }
-                    return try self.transition(db, order, .attemptFailed(attemptsLeft: false), now: now,
-                                               detail: error + ", no attempts left",
-                                               extras: TransitionExtras(lastError: error), effects: &effects)
-                }
+    /// At start, before the writer runs and before any cook may claim: orders left cooking by an
+    /// earlier run go back to the queue at once (or to `failed` when that was their last
+    /// attempt), in one transaction on the writer's connection. The instance lock guarantees no
+    /// other process serves this database, and nothing of this run has claimed yet, so every
+    /// lease found here is an earlier run's. Returns the orders changed.
+    static func handBackAbandoned(_ db: Database, now: Timestamp) throws -> [Order] {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.allCooking), arguments: [Int.max])
+        return try rows.map(OrderRow.order).map { order in
+            let holder = order.leaseOwner ?? "a cook"
+            let error = "ticketd restarted while \(holder) was cooking"
+            if order.attempts < order.maxAttempts {
+                return try applyTransition(db, order, .handBack, now: now, detail: error,
+                                           extras: TransitionExtras(lastError: error, availableAt: now))
             }
-            changed += batch
-            if batch.count < limit { return changed }
+            return try applyTransition(db, order, .attemptFailed(attemptsLeft: false), now: now,
+                                       detail: error + ", no attempts left", extras: TransitionExtras(lastError: error))
         }
     }
 

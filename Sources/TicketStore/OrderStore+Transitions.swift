@@ -18,6 +18,28 @@ extension OrderStore {
                     leaseValidAt: Timestamp? = nil,
                     now: Timestamp, detail: String?, extras: TransitionExtras = TransitionExtras(),
                     effects: inout WriteEffects) throws -> Order {
+        let updated = try Self.applyTransition(db, order, event, leaseToken: leaseToken, leaseValidAt: leaseValidAt,
+                                               now: now, detail: detail, extras: extras)
+        effects.changes.append(updated)
+        if updated.status == .queued {
+            effects.workAdded = true
+            // Placements later in this batch count it (the index follows commits only).
+            let batch = writer.currentBatch
+            let rush = updated.priority == .rush
+            writerCache.withLock { c in
+                if c.batch != batch { c = WriterCache(batch: batch) }
+                if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
+            }
+        }
+        return updated
+    }
+
+    /// The guarded UPDATE and the event of a transition, on `db` (the writer's connection),
+    /// without publishing anything: `transition` adds the effects; start-up recovery, which runs
+    /// before the writer, has none to publish yet.
+    static func applyTransition(_ db: Database, _ order: Order, _ event: OrderEvent, leaseToken: String? = nil,
+                                leaseValidAt: Timestamp? = nil, now: Timestamp, detail: String?,
+                                extras: TransitionExtras = TransitionExtras()) throws -> Order {
         let transition: Transition
         switch Lifecycle.apply(event, to: order.status) {
         case .success(let t): transition = t
@@ -25,7 +47,6 @@ extension OrderStore {
         }
         let stamp = now.rfc3339
         let change = Self.change(transition, of: order, now: now, extras: extras)
-        let updated = change.updated
         var args = change.arguments
         var sql = "UPDATE orders SET " + change.sets.joined(separator: ", ") + " WHERE id = ? AND status = ? AND version = ?"
         args.append(order.id)
@@ -41,18 +62,7 @@ extension OrderStore {
         try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [
             order.id, transition.from.rawValue, transition.to.rawValue, stamp, detail,
         ])
-        effects.changes.append(updated)
-        if transition.to == .queued {
-            effects.workAdded = true
-            // Placements later in this batch count it (the index follows commits only).
-            let batch = writer.currentBatch
-            let rush = updated.priority == .rush
-            writerCache.withLock { c in
-                if c.batch != batch { c = WriterCache(batch: batch) }
-                if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
-            }
-        }
-        return updated
+        return change.updated
     }
 
     /// What a transition writes: the SET clauses with their arguments, and the row as it will

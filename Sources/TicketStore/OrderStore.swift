@@ -21,6 +21,9 @@ public final class OrderStore: Sendable {
     let tickets: TicketCache
     /// Placements made in the current batch (not yet in `queue`, which follows commits).
     let writerCache = Mutex(WriterCache())
+    /// The orders an earlier run left cooking, handed back when this store opened (see
+    /// `handBackAbandoned`), so that the daemon can say so.
+    public let handedBackAtOpen: [Order]
 
     struct WriterCache {
         var batch: UInt64 = 0
@@ -28,7 +31,9 @@ public final class OrderStore: Sendable {
         var placedRush = 0
     }
 
-    /// Opens (creating if needed) and migrates the database at `options.path`.
+    /// Opens (creating if needed) and migrates the database at `options.path`, then hands back
+    /// what an earlier run left cooking (`handedBackAtOpen`) before anything can claim. The
+    /// daemon holds the `InstanceLock` of the database before it opens the store.
     /// Throws `StoreOpenError` when the file cannot be opened or was written by a newer ticketd.
     public init(options: DatabaseOptions, settings: StoreSettings = StoreSettings(),
                 clock: any WallClock = SystemWallClock(), notifier: ChangeNotifier = ChangeNotifier(),
@@ -62,6 +67,8 @@ public final class OrderStore: Sendable {
         try Migrations.migrate(pool, path: options.path)
         let queue = QueueIndex()
         do {
+            let now = clock.now()
+            handedBackAtOpen = try pool.write { db in try Self.handBackAbandoned(db, now: now) }
             try pool.writeWithoutTransaction { db in _ = try queue.refreshIfChangedOutside(db) }
         } catch {
             throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
@@ -103,9 +110,26 @@ public final class OrderStore: Sendable {
     /// Runs the group-commit writer until graceful shutdown (tests run it in a task group).
     public func run() async { await writer.run() }
 
-    /// Closes the database files. Call after the writer has stopped.
+    /// Closes the database after the writer has stopped: the WAL is checkpointed into the main
+    /// file and truncated, then every connection is closed, so that the `.db` file alone holds
+    /// every acknowledged order (an operator who copies it from a stopped service has it all).
+    /// SQLite checkpoints on its own only when the last connection to close can write, and the
+    /// pool's readers, read-only, close last. Throws when the checkpoint could not complete
+    /// (the committed data is still safe in the WAL, and the next open replays it).
     public func close() throws {
+        var checkpointFailure: (any Error)?
+        do {
+            let busy = try pool.writeWithoutTransaction { db -> Int in
+                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { $0[0] } ?? 1
+            }
+            if busy != 0 {
+                checkpointFailure = StoreError.unavailable("the WAL could not be checkpointed at close (a reader held it)")
+            }
+        } catch {
+            checkpointFailure = error
+        }
         try pool.close()
+        if let checkpointFailure { throw checkpointFailure }
     }
 
     /// The synchronous mode the writer connection really has (0 OFF, 1 NORMAL, 2 FULL).

@@ -86,6 +86,9 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         do {
+            // Refused while a daemon serves the database (it holds the lock).
+            let lock = try InstanceLock(database: config.database)
+            defer { withExtendedLifetime(lock) {} }
             let applied = try OrderStore.migrate(path: config.database)
             print(applied.isEmpty
                   ? "\(config.database): schema is up to date (\(Migrations.latest))"

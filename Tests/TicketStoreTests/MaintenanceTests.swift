@@ -59,46 +59,59 @@ struct MaintenanceTests {
         }
     }
 
-    @Test("handBackAbandoned requeues cooking orders at once, or fails those on their last attempt")
-    func handBackAbandoned() async throws {
+    @Test("opening the store hands back what an earlier run left cooking (or fails it on its last attempt), before anything can claim")
+    func handBackAbandonedAtOpen() async throws {
         let settings = StoreSettings(retry: RetryPolicy(maxAttempts: 2, baseSeconds: 1, maxSeconds: 60))
-        try await withStore(settings: settings) { env in
-            let store = env.store, clock = env.clock
-            let lastTry = try await store.place(order()).order
-            let c1 = try #require(try await store.claimNext(cook: "old-1", leaseSeconds: 30))
-            _ = try await store.failAttempt(orderID: lastTry.id, lease: c1.lease, error: "e", retry: true)
-            clock.advance(seconds: 5)
-            let cA = try #require(try await store.claimNext(cook: "old-1", leaseSeconds: 30))   // lastTry, attempt 2 of 2
-            #expect(cA.order.id == lastTry.id && cA.order.attempts == 2)
+        let clock = TestClock()
+        try await withTemporaryDirectory { dir in
+            let path = dir.appendingPathComponent("t.db").path
+            var lastTry: Order?
             var fresh: [Order] = []
-            for _ in 0..<3 { fresh.append(try await store.place(order()).order) }
-            _ = try #require(try await store.claimNext(cook: "old-2", leaseSeconds: 30))
-            _ = try #require(try await store.claimNext(cook: "old-3", leaseSeconds: 30))
-            let untouched = try await store.require(id: fresh[2].id)
-            #expect(untouched.status == .queued)
-
-            clock.advance(seconds: 1)   // the leases have not even expired: the daemon restarted
-            let changed = try await store.handBackAbandoned(limit: 1)   // small batches: loops until done
-            #expect(changed.count == 3)
-            #expect(Set(changed.map(\.id)) == [lastTry.id, fresh[0].id, fresh[1].id])
-
-            let failed = try await store.require(id: lastTry.id)
-            #expect(failed.status == .failed)
-            #expect(failed.lastError?.contains("restarted") == true)
-            #expect(failed.finishedAt == clock.now())
-            for o in fresh.prefix(2) {
-                let back = try await store.require(id: o.id)
-                #expect(back.status == .queued)
-                #expect(back.attempts == 1)
-                #expect(back.availableAt == clock.now(), "claimable at once")
-                #expect(back.leaseOwner == nil && back.leaseExpiresAt == nil && back.cookingAt == nil)
-                #expect(back.lastError?.contains("restarted") == true)
+            var untouched: Order?
+            // The earlier run: claims that it never finishes.
+            try await withStore(at: path, settings: settings, clock: clock) { env in
+                let store = env.store
+                let placed = try await store.place(order()).order
+                lastTry = placed
+                let c1 = try #require(try await store.claimNext(cook: "old-1", leaseSeconds: 30))
+                _ = try await store.failAttempt(orderID: placed.id, lease: c1.lease, error: "e", retry: true)
+                clock.advance(seconds: 5)
+                let cA = try #require(try await store.claimNext(cook: "old-1", leaseSeconds: 30))   // attempt 2 of 2
+                #expect(cA.order.id == placed.id && cA.order.attempts == 2)
+                for _ in 0..<3 { fresh.append(try await store.place(order()).order) }
+                _ = try #require(try await store.claimNext(cook: "old-2", leaseSeconds: 30))
+                _ = try #require(try await store.claimNext(cook: "old-3", leaseSeconds: 30))
+                untouched = try await store.require(id: fresh[2].id)
+                #expect(untouched?.status == .queued)
             }
-            #expect(try await store.require(id: fresh[2].id) == untouched)
-            #expect(try await store.handBackAbandoned().isEmpty)
-            #expect(try await store.liveCounts() == [.queued: 3, .cooking: 0, .ready: 0])
-            // The requeued orders keep their place (oldest first).
-            #expect(try await store.claimNext(cook: "new", leaseSeconds: 30)?.order.id == fresh[0].id)
+            clock.advance(seconds: 1)   // the leases have not even expired: the daemon restarted
+            try await withStore(at: path, settings: settings, clock: clock) { env in
+                let store = env.store
+                let lastTry = try #require(lastTry)
+                #expect(Set(store.handedBackAtOpen.map(\.id)) == [lastTry.id, fresh[0].id, fresh[1].id])
+                let failed = try await store.require(id: lastTry.id)
+                #expect(failed.status == .failed)
+                #expect(failed.lastError?.contains("restarted") == true)
+                #expect(failed.finishedAt == clock.now())
+                for o in fresh.prefix(2) {
+                    let back = try await store.require(id: o.id)
+                    #expect(back.status == .queued)
+                    #expect(back.attempts == 1)
+                    #expect(back.availableAt == clock.now(), "claimable at once")
+                    #expect(back.leaseOwner == nil && back.leaseExpiresAt == nil && back.cookingAt == nil)
+                    #expect(back.lastError?.contains("restarted") == true)
+                }
+                #expect(try await store.require(id: fresh[2].id) == untouched)
+                #expect(try await store.liveCounts() == [.queued: 3, .cooking: 0, .ready: 0])
+                // The queue index knows the handed-back orders: positions and claim order (oldest first).
+                #expect(store.queuedCount == 3)
+                #expect(store.position(of: try await store.require(id: fresh[2].id)) == 2)
+                #expect(try await store.claimNext(cook: "new", leaseSeconds: 30)?.order.id == fresh[0].id)
+            }
+            // Only what the run before left: the one claim it never finished.
+            try await withStore(at: path, settings: settings, clock: clock) { env in
+                #expect(env.store.handedBackAtOpen.count == 1)   // the claim of the run above, never finished
+            }
         }
     }
 

@@ -53,20 +53,34 @@ func withStore(
     _ body: (StoreEnv) async throws -> Void
 ) async throws {
     try await withTemporaryDirectory { dir in
-        let path = dir.appendingPathComponent("t.db").path
-        let store = try OrderStore(options: DatabaseOptions(path: path, synchronous: synchronous),
-                                   settings: settings, clock: clock)
-        let env = StoreEnv(store: store, clock: clock, path: path, directory: dir)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await store.run() }
-            var failure: (any Error)?
-            do { try await body(env) } catch { failure = error }
-            store.writer.close()
-            try await group.waitForAll()
-            if let failure { throw failure }
-        }
-        try store.close()
+        try await withStore(at: dir.appendingPathComponent("t.db").path, settings: settings, synchronous: synchronous,
+                            clock: clock, body)
     }
+}
+
+/// Opens a store on the database at `path` (made if missing), runs its writer while `body`
+/// runs, then stops the writer and closes the store: one run of the daemon, as far as the
+/// database can tell.
+func withStore(
+    at path: String,
+    settings: StoreSettings = StoreSettings(),
+    synchronous: DatabaseOptions.Synchronous = .full,
+    clock: TestClock = TestClock(),
+    _ body: (StoreEnv) async throws -> Void
+) async throws {
+    let store = try OrderStore(options: DatabaseOptions(path: path, synchronous: synchronous),
+                               settings: settings, clock: clock)
+    let env = StoreEnv(store: store, clock: clock, path: path,
+                       directory: URL(fileURLWithPath: path).deletingLastPathComponent())
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await store.run() }
+        var failure: (any Error)?
+        do { try await body(env) } catch { failure = error }
+        store.writer.close()
+        try await group.waitForAll()
+        if let failure { throw failure }
+    }
+    try store.close()
 }
 
 /// Waits until `condition` holds, yielding in between; fails the test at the deadline.

@@ -149,7 +149,7 @@ struct TransitionTests {
             // Renewal is not a transition: no version, no event.
             _ = try await store.renewLease(orderID: placed.id, lease: lease, leaseSeconds: 10)
             #expect(try await store.require(id: placed.id).version == seen.version)
-            try await step(.cooking, .queued) { _ = try await store.handBackAbandoned() }
+            try await step(.cooking, .queued) { _ = try await store.handBack(orderID: placed.id, lease: lease, reason: "shutdown") }
             try await step(.queued, .cooking) { lease = try await claim().lease }
             clock.advance(seconds: 11)
             try await step(.cooking, .queued) { _ = try await store.requeueExpiredLeases() }   // attempt 2 of 3

@@ -1,0 +1,100 @@
+import CoreMetrics
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The HTTP server: Hummingbird's router and HTTP/1 channel on a socket made before the server
+/// starts (`ListeningSocket`: bound at start, or handed over by systemd), with ticketd's
+/// connection limits (`GuardedHTTP1Channel`).
+///
+/// Why not Hummingbird's `Application`: it binds its own socket inside its `run()`, after every
+/// other part of the daemon has started, and cannot take a socket that systemd holds. Here the
+/// socket comes first, so a taken port stops the daemon before the database is opened, and a
+/// restart under socket activation refuses no connection. What `Application` adds around the
+/// router (a `Date` header, the request context, the response write) is done here the same way.
+///
+/// Graceful shutdown stops accepting, lets every connection finish the request it is answering
+/// (idle keep-alive connections are closed), and returns once all are closed.
+public final class HTTPServer<Responder: HTTPResponder>: Service, Sendable
+where Responder.Context == TicketRequestContext {
+    private let socket: ListeningSocket
+    private let responder: Responder
+    private let limits: ConnectionLimits
+    private let connections: ConnectionCount
+    private let logger: Logger
+    private let onRunning: @Sendable (String) async -> Void
+    private let date = HTTPDate()
+
+    /// - Parameters:
+    ///   - onRunning: called with the address once connections are being accepted.
+    public init(socket: ListeningSocket, responder: Responder, limits: ConnectionLimits, metrics: any MetricsFactory,
+                logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }) {
+        self.socket = socket
+        self.responder = responder
+        self.limits = limits
+        self.connections = ConnectionCount(factory: metrics)
+        self.logger = logger
+        self.onRunning = onRunning
+    }
+
+    public func run() async throws {
+        let childChannel = GuardedHTTP1Channel(responder: respond, limits: limits, count: connections)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let quiescing = ServerQuiescingHelper(group: group)
+        let logger = self.logger
+        let server: NIOAsyncChannel<GuardedHTTP1Channel.Value, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    }
+                }
+                .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+                .bind(socket.descriptor) { channel in childChannel.setup(channel: channel, logger: logger) }
+        } catch {
+            socket.closeUnused()
+            throw error
+        }
+        await withDiscardingTaskGroup { tasks in
+            await withGracefulShutdownHandler {
+                await onRunning(socket.address)
+                do {
+                    try await server.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            tasks.addTask { await childChannel.handle(value: connection, logger: logger) }
+                        }
+                    }
+                } catch {
+                    logger.error("the listening socket failed", metadata: ["error": "\(error)"])
+                }
+            } onGracefulShutdown: {
+                // Closes the listening socket (ending `inbound`) and asks each connection to close
+                // once the request it is answering is done.
+                quiescing.initiateShutdown(promise: nil)
+            }
+        }
+    }
+
+    /// One request: the router's answer with a `Date` header, written to the connection. As in
+    /// Hummingbird's `Application`, an error that escapes the router becomes a bare 500 (the
+    /// router's error middleware answers every error it sees with problem+json).
+    @Sendable private func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
+        let context = TicketRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
+        var response: Response
+        do {
+            response = try await responder.respond(to: request, context: context)
+        } catch let error as HTTPParserError {
+            throw error
+        } catch {
+            response = Response(status: .internalServerError)
+        }
+        response.headers[.date] = date.current
+        try await writer.write(response: response.head, body: response.body)
+    }
+}
