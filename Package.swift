@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "ticketd", targets: ["ticketd"]),
         // For the ordo-one micro-benchmarks in Benchmarks/ (a separate package depending on this one).
-        .library(name: "TicketStore", targets: ["TicketStore", "TicketCore"]),
+        .library(name: "TicketStoreSQLite", targets: ["TicketStoreSQLite", "TicketStore", "TicketWaiting", "TicketCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -32,15 +32,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
     ],
     targets: [
-        // Plain domain types: statuses, the lifecycle, ticket numbers and ids, retry policy.
+        // Plain domain types: statuses, the lifecycle and what each transition does, ticket numbers
+        // and ids, times, the ticket body, retry policy.
         .target(name: "TicketCore", swiftSettings: swiftSettings),
-        // SQLite store (GRDB), the group-commit writer, named SQL and the migrator.
-        // `migrations` is a symlink to the repository's top-level migrations/ directory,
-        // embedded into the binary at build time.
+        // Waiting without threads: the one waiting primitive, the shared deadline timer, and the
+        // change feed that long polls, SSE streams and cooks wait on.
+        .target(name: "TicketWaiting", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
+        // The store interface: what HTTP, the kitchen and the daemon may ask of storage, its value
+        // types and typed errors. Nothing of SQLite.
+        .target(name: "TicketStore", dependencies: ["TicketCore", "TicketWaiting"], swiftSettings: swiftSettings),
+        // The SQLite store (GRDB): the group-commit writer, named SQL, rows, the queue index, the
+        // ticket cache, the instance lock, and its migrations. `migrations` is a symlink to the
+        // repository's migrations/sqlite/, embedded into the binary at build time.
         .target(
-            name: "TicketStore",
+            name: "TicketStoreSQLite",
             dependencies: [
-                "TicketCore",
+                "TicketCore", "TicketWaiting", "TicketStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -52,7 +59,7 @@ let package = Package(
         .target(
             name: "TicketKitchen",
             dependencies: [
-                "TicketCore", "TicketStore",
+                "TicketCore", "TicketWaiting", "TicketStore",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -60,11 +67,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The HTTP server (its socket, connection limits), routes, DTOs, problem+json, long poll and SSE.
+        // The HTTP server (its socket, connection limits), routes, problem+json, long poll and SSE,
+        // the OpenAPI document, metrics.
         .target(
             name: "TicketHTTP",
             dependencies: [
-                "TicketCore", "TicketStore",
+                "TicketCore", "TicketWaiting", "TicketStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -80,11 +88,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Configuration, sd_notify, the ServiceGroup.
+        // Configuration, sd_notify, the ServiceGroup; chooses and opens the store.
         .target(
             name: "TicketDaemon",
             dependencies: [
-                "TicketCore", "TicketStore", "TicketKitchen", "TicketHTTP",
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketKitchen", "TicketHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +115,7 @@ let package = Package(
         // Store benchmark, run in release: `swift run -c release ticketd-bench`.
         .executableTarget(
             name: "ticketd-bench",
-            dependencies: ["TicketCore", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TicketCore", "TicketStore", "TicketStoreSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         // The framework's ceiling for scripts/bench: one trivial Hummingbird route, nothing else.
@@ -116,23 +124,49 @@ let package = Package(
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        // Helpers every test target shares: clocks, waiting with a deadline, temporary
+        // directories, and the stores the contract suite runs against.
+        .target(
+            name: "TicketTestSupport",
+            dependencies: [
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TicketTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TicketStoreTests",
-            dependencies: ["TicketCore", "TicketStore", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "TicketWaitingTests",
+            dependencies: ["TicketCore", "TicketWaiting", "TicketTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The store contract: one suite, run against every store (`StoreKind.allCases`).
+        .testTarget(
+            name: "TicketStoreContractTests",
+            dependencies: ["TicketCore", "TicketWaiting", "TicketStore", "TicketTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // What only the SQLite store does or has: its writer, schema, pragmas, caches, files.
+        .testTarget(
+            name: "TicketStoreSQLiteTests",
+            dependencies: [
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TicketKitchenTests",
-            dependencies: ["TicketCore", "TicketStore", "TicketKitchen"],
+            dependencies: ["TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketKitchen", "TicketTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TicketHTTPTests",
             dependencies: [
-                "TicketCore", "TicketStore", "TicketHTTP",
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketHTTP", "TicketTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

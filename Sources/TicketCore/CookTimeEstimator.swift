@@ -27,22 +27,4 @@ public final class CookTimeEstimator: Sendable {
 
     /// Actual seconds per expected second, 1 until something has been cooked.
     public var ratio: Double { state.withLock { $0.ratio } }
-
-    /// Expected seconds from `now` until an order is ready.
-    /// - queued: the orders ahead are shared among `cooks`, each taking about `averageAhead`
-    ///   seconds, then this order cooks.
-    /// - cooking: what is left of its own cooking time.
-    public func secondsUntilReady(status: OrderStatus, cookSeconds: Double, position: Int?, cooks: Int,
-                                  averageCookSeconds: Double, cookingFor: Double?) -> Double? {
-        let r = ratio
-        switch status {
-        case .queued:
-            let rounds = Double((position ?? 0) / max(cooks, 1))
-            return rounds * averageCookSeconds * r + cookSeconds * r
-        case .cooking:
-            return max(0, cookSeconds * r - (cookingFor ?? 0))
-        default:
-            return nil
-        }
-    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TicketStore
+import TicketStoreSQLite
 import Yams
 
 /// A configuration value or key that cannot be used; the message names the key.

@@ -1,10 +1,12 @@
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TicketCore
 import TicketHTTP
 import TicketKitchen
 import TicketStore
+import TicketStoreSQLite
 
 /// Builds and runs ticketd: the store's writer, the kitchen, the sweeper, the HTTP server and
 /// the lifecycle coordinator, as one ServiceGroup. ServiceGroup stops services in reverse
@@ -38,10 +40,10 @@ public struct Daemon: Sendable {
         let lock = try InstanceLock(database: config.database)
         let socket = try ListeningSocket.fromSystemd()
             ?? ListeningSocket.bind(host: config.listen.host, port: config.listen.port)
-        let store: OrderStore
+        let store: SQLiteOrderStore
         do {
-            store = try OrderStore(options: config.databaseOptions, settings: config.storeSettings,
-                                   logger: logger.with(label: "ticketd.store"))
+            store = try SQLiteOrderStore(options: config.databaseOptions, settings: config.storeSettings,
+                                         logger: logger.with(label: "ticketd.store"))
         } catch {
             socket.closeUnused()
             throw error
@@ -54,11 +56,13 @@ public struct Daemon: Sendable {
         }
         let estimator = CookTimeEstimator()
         let state = ServiceState()
+        // One metrics registry for the daemon: HTTP renders it at /metrics, the kitchen writes to it.
+        let registry = PrometheusCollectorRegistry()
         let env = APIEnvironment(store: store, settings: config.apiSettings(adminToken: adminToken),
-                                 estimator: estimator, state: state)
+                                 estimator: estimator, state: state, registry: registry)
         let kitchenSettings = KitchenSettingsBox(config.kitchenSettings)
         let kitchen = Kitchen(store: store, settings: kitchenSettings, estimator: estimator,
-                              metrics: env.metricsFactory, logger: logger.with(label: "ticketd.kitchen"))
+                              metrics: PrometheusMetricsFactory(registry: registry), logger: logger.with(label: "ticketd.kitchen"))
         let sweeper = Sweeper(store: store, settings: kitchenSettings, logger: logger.with(label: "ticketd.sweeper"))
         let notifier = SystemdNotifier()
         let coordinator = LifecycleCoordinator(store: store, state: state, kitchen: kitchen, notifier: notifier,
@@ -71,7 +75,7 @@ public struct Daemon: Sendable {
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
-                    .init(service: store.writer),
+                    .init(service: StoreService(store: store)),
                     .init(service: sweeper),
                     .init(service: KitchenService(kitchen: kitchen)),
                     .init(service: server),
@@ -95,7 +99,7 @@ public struct Daemon: Sendable {
 
     /// Checkpoints and closes the database. A checkpoint that cannot complete (a full disk) is
     /// logged, not fatal: what was committed is safe in the WAL, and the next start replays it.
-    private func closeStore(_ store: OrderStore) {
+    private func closeStore(_ store: any OrderStore) {
         do {
             try store.close()
         } catch {
@@ -103,6 +107,14 @@ public struct Daemon: Sendable {
                            metadata: ["error": "\(error)"])
         }
     }
+}
+
+/// Runs the store's background work (the group-commit writer) as a service of the group: it is
+/// stopped last, so that what is pending is written before the database is closed.
+struct StoreService: Service {
+    let store: any OrderStore
+
+    func run() async { await store.run() }
 }
 
 /// Runs the kitchen as a service of the group. The coordinator starts the kitchen's shutdown

@@ -2,6 +2,7 @@ import Logging
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketStoreSQLite
 
 /// Everything ticketd reads from its YAML file, with a built-in default for every key.
 public struct DaemonConfiguration: Sendable, Equatable {

@@ -9,13 +9,13 @@ import UnixSignals
 /// does not load is refused with a log line, and the running settings stay.
 final class Reloader: Service, Sendable {
     let daemon: Daemon
-    let store: OrderStore
+    let store: any OrderStore
     let env: APIEnvironment
     let kitchenSettings: KitchenSettingsBox
     let notifier: SystemdNotifier
     let logger: Logger
 
-    init(daemon: Daemon, store: OrderStore, env: APIEnvironment, kitchenSettings: KitchenSettingsBox,
+    init(daemon: Daemon, store: any OrderStore, env: APIEnvironment, kitchenSettings: KitchenSettingsBox,
          notifier: SystemdNotifier, logger: Logger) {
         self.daemon = daemon
         self.store = store

@@ -3,6 +3,7 @@ import Prometheus
 import Synchronization
 import TicketCore
 import TicketStore
+import TicketWaiting
 
 /// Settings of the HTTP side that configuration sets and SIGHUP may change.
 public struct APISettings: Sendable, Equatable {
@@ -51,14 +52,16 @@ public final class ServiceState: Sendable {
 
 /// What the routes need: the store, settings, estimates, state and metrics.
 public final class APIEnvironment: Sendable {
-    public let store: OrderStore
+    public let store: any OrderStore
     public let estimator: CookTimeEstimator
     public let state: ServiceState
     public let registry: PrometheusCollectorRegistry
     public let metrics: APIMetrics
     private let settingsBox: Mutex<APISettings>
 
-    public init(store: OrderStore, settings: APISettings, estimator: CookTimeEstimator = CookTimeEstimator(),
+    /// - Parameter registry: the daemon's metrics registry, which `/metrics` renders (the kitchen
+    ///   writes into it too).
+    public init(store: any OrderStore, settings: APISettings, estimator: CookTimeEstimator = CookTimeEstimator(),
                 state: ServiceState = ServiceState(), registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.store = store
         self.estimator = estimator
@@ -73,9 +76,11 @@ public final class APIEnvironment: Sendable {
     /// Replaces the settings (SIGHUP reload).
     public func update(settings: APISettings) { settingsBox.withLock { $0 = settings } }
 
-    /// A swift-metrics factory writing into this environment's Prometheus registry, for the
-    /// other parts of the daemon (the kitchen's wait and cook times).
-    public var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
+    /// A swift-metrics factory writing into the registry (the HTTP server's connection counters).
+    var metricsFactory: any MetricsFactory { PrometheusMetricsFactory(registry: registry) }
+
+    /// The store's change feed (long polls, SSE streams, kitchen claims wait on it).
+    var changes: ChangeFeed { store.changes }
 }
 
 /// The HTTP side's metrics, all named `ticketd_…`.

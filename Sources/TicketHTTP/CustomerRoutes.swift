@@ -2,6 +2,7 @@ import Hummingbird
 import NIOCore
 import TicketCore
 import TicketStore
+import TicketWaiting
 
 /// `POST /v1/orders`, the ticket routes (GET, long poll, SSE, cancel, pickup), menu and board.
 struct CustomerRoutes: Sendable {
@@ -54,9 +55,8 @@ struct CustomerRoutes: Sendable {
         let env = self.env
         let placement: Placement
         do {
-            placement = try await env.store.place(new, idempotency: idempotency, statusCode: 202) { order, position in
-                env.ticketJSON(order, position: position, now: order.createdAt).string
-            }
+            placement = try await env.store.place(new, idempotency: idempotency,
+                                                  answer: PlacementAnswer(statusCode: 202, estimate: env.estimate))
         } catch let error as StoreError {
             throw Problem.from(error)
         }
@@ -64,7 +64,7 @@ struct CustomerRoutes: Sendable {
         var headers = HTTPFields()
         headers[.location] = "/v1/tickets/\(order.ticket)"
         headers[.eTag] = Self.etag(order.version)
-        let now = env.store.clockNow()
+        let now = env.store.now()
         if placement.replayed {
             env.metrics.ordersReplayed.increment()
             headers[.retryAfter] = String(env.pollInterval(order, position: nil, now: now))
@@ -72,14 +72,14 @@ struct CustomerRoutes: Sendable {
             headers[.eTag] = Self.etag(1)
             let status = HTTPResponse.Status(code: placement.statusCode)
             return Response(status: status, headers: headers,
-                            body: ResponseBody(byteBuffer: ByteBuffer(string: placement.response ?? "")))
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: placement.response ?? [])))
         }
         env.metrics.ordersPlaced.increment()
         context.logger.debug("order placed", metadata: ["number": "\(order.number)", "order": "\(order.id)"])
         headers[.retryAfter] = String(env.pollInterval(order, position: placement.position, now: now))
         if let body = placement.response {
             headers[.contentType] = "application/json"
-            return Response(status: .accepted, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+            return Response(status: .accepted, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
         return env.ticketJSON(order, position: placement.position, now: now).response(.accepted, headers: headers)
     }
@@ -98,9 +98,10 @@ struct CustomerRoutes: Sendable {
         if query["version"] != nil {
             throw Problem.validation([.init("version", "only applies with wait")])
         }
-        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+        guard let found = try await env.store.ticket(ticket) else {
             throw Problem.ticketNotFound
         }
+        let order = found.order, position = found.position
         let etag = Self.etag(order.version)
         if let match = request.headers[.ifNoneMatch], Self.etagMatches(match, etag) {
             var headers = HTTPFields()
@@ -143,7 +144,7 @@ struct CustomerRoutes: Sendable {
     /// `currentAnswer`), so their frames are freed before the wait and this one stays small.
     func longPoll(ticket: String, wait: Double, version: Int?, channel: (any Channel)?) async throws -> Response {
         try refuseWhenTooManyWaiters()
-        let waiter = env.store.notifier.unregisteredWaiter(ticket: ticket)
+        let waiter = env.changes.unregisteredWaiter(ticket: ticket)
         defer { waiter.close() }
         // Watch the connection before the waiter counts as waiting, so that a client that
         // leaves once the poll waits is always noticed.
@@ -163,7 +164,7 @@ struct CustomerRoutes: Sendable {
             // The client went away: nobody reads an answer, so skip the read.
             return Response(status: .noContent)
         }
-        if outcome == .changed, let response = changeAnswer(waiter) {
+        if outcome == .changed, let response = try await changeAnswer(waiter) {
             // The committed state that released the poll, as the writer published it: no read
             // on the way to the answer.
             return response
@@ -182,9 +183,10 @@ struct CustomerRoutes: Sendable {
     /// if there is no wait, or at shutdown.
     @inline(never)
     func firstLook(ticket: String, wait: Double, version: Int?) async throws -> FirstLook {
-        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+        guard let found = try await env.store.ticket(ticket) else {
             throw Problem.ticketNotFound
         }
+        let order = found.order, position = found.position
         let known = version ?? order.version
         if order.version != known || wait <= 0 || env.state.isStopping {
             return .answer(ticketResponse(order, position: position))
@@ -192,21 +194,22 @@ struct CustomerRoutes: Sendable {
         return .wait(beyond: known)
     }
 
-    /// A long poll's answer with the state that released it (the position, while queued, from
-    /// the in-memory queue index, which the writer updates before it publishes).
-    /// (Synchronous and not inlined: the `Order` stays out of `longPoll`'s async frame.)
+    /// A long poll's answer with the state that released it (the position, while queued, as the
+    /// store has it after the commit that released the poll).
+    /// (Not inlined: the `Order` stays out of `longPoll`'s async frame.)
     @inline(never)
-    func changeAnswer(_ waiter: TicketWaiter) -> Response? {
+    func changeAnswer(_ waiter: TicketWaiter) async throws -> Response? {
         guard let change = waiter.change else { return nil }
-        return ticketResponse(change, position: change.status == .queued ? env.store.position(of: change) : nil)
+        return ticketResponse(change, position: change.status == .queued ? try await env.store.position(of: change) : nil)
     }
 
     /// The ticket's current state, as a long poll's answer.
     @inline(never)
     func currentAnswer(ticket: String) async throws -> Response {
-        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+        guard let found = try await env.store.ticket(ticket) else {
             throw Problem.ticketNotFound
         }
+        let order = found.order, position = found.position
         return ticketResponse(order, position: position)
     }
 
@@ -215,18 +218,19 @@ struct CustomerRoutes: Sendable {
     func streamEvents(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let ticket = try Self.ticketParameter(context)
         try refuseWhenTooManyWaiters()
-        let subscription = env.store.notifier.unregisteredSubscription(ticket: ticket)
+        let subscription = env.changes.unregisteredSubscription(ticket: ticket)
         // Ends the subscription when the client goes away, so the loop below ends too. Started
         // before the stream counts as waiting, so a client that leaves once it waits is seen.
         var watch: ChannelClosure.Watch?
         if let channel = context.channel { watch = await ChannelClosure.watch(channel) { subscription.close() } }
         // Register before reading, so a change committed in between is not missed.
         subscription.register()
-        guard let (order, position) = try await env.store.orderWithPosition(ticket: ticket) else {
+        guard let found = try await env.store.ticket(ticket) else {
             subscription.close()
             watch?.stop()
             throw Problem.ticketNotFound
         }
+        let order = found.order, position = found.position
         var lastSeen = 0
         if let header = request.headers[.lastEventID] {
             guard let v = Int(header.trimmingCharacters(in: .whitespaces)), v >= 0 else {
@@ -257,7 +261,7 @@ struct CustomerRoutes: Sendable {
                 return
             }
             for await change in subscription.changes where change.version > sent {
-                let pos = change.status == .queued ? env.store.position(of: change) : nil
+                let pos = change.status == .queued ? try await env.store.position(of: change) : nil
                 try await writer.write(Self.sseEvent(env, change, position: pos))
                 sent = change.version
                 if change.status.isFinal { break }
@@ -268,7 +272,7 @@ struct CustomerRoutes: Sendable {
     }
 
     static func sseEvent(_ env: APIEnvironment, _ order: Order, position: Int?) -> ByteBuffer {
-        let json = env.ticketJSON(order, position: position, now: env.store.clockNow())
+        let json = env.ticketJSON(order, position: position, now: env.store.now())
         var buffer = ByteBuffer()
         buffer.writeString("event: ticket\nid: \(order.version)\ndata: ")
         buffer.writeBytes(json.bytes)
@@ -279,7 +283,7 @@ struct CustomerRoutes: Sendable {
     /// Bounds the memory held by waiting clients (`max_waiters`).
     func refuseWhenTooManyWaiters() throws {
         let cap = env.settings.maxWaiters
-        if env.store.notifier.subscriberCount >= cap {
+        if env.changes.subscriberCount >= cap {
             throw Problem.unavailable("\(cap) long polls and event streams are open already (max_waiters); try again shortly",
                                       retryAfter: 1)
         }
@@ -296,12 +300,12 @@ struct CustomerRoutes: Sendable {
     }
 
     func answer(_ order: Order) async throws -> Response {
-        let position = order.status == .queued ? env.store.position(of: order) : nil
+        let position = order.status == .queued ? try await env.store.position(of: order) : nil
         return ticketResponse(order, position: position)
     }
 
     func ticketResponse(_ order: Order, position: Int?) -> Response {
-        let now = env.store.clockNow()
+        let now = env.store.now()
         var headers = HTTPFields()
         headers[.eTag] = Self.etag(order.version)
         if !order.status.isFinal {

@@ -196,37 +196,25 @@ struct OperatorRoutes: Sendable {
         let leaseSeconds = try Self.number(body["lease_seconds"], field: "lease_seconds", range: 1...3600) ?? 30
         let cap = env.settings.longPollMaxSeconds
         let wait = try Self.number(body["wait"], field: "wait", range: 0...cap) ?? 0
-        let notifier = env.store.notifier
         let deadline = ContinuousClock.now + .milliseconds(Int64((wait * 1000).rounded()))
-        while true {
-            let epoch = notifier.workEpoch
-            let claim: Claim?
-            do {
-                claim = try await env.store.claimNext(cook: cook, leaseSeconds: leaseSeconds)
-            } catch let error as StoreError {
-                throw Problem.from(error)
-            }
-            if let claim {
-                var w = JSONWriter()
-                w.beginObject()
-                w.key("order")
-                env.writeOperatorOrder(claim.order, to: &w)
-                w.key("lease"); w.value(claim.lease)
-                w.key("lease_expires_at"); w.value(claim.leaseExpiresAt.rfc3339)
-                w.endObject()
-                return w.response()
-            }
-            if ContinuousClock.now >= deadline || env.state.isStopping || Task.isCancelled {
-                return Response(status: .noContent)
-            }
-            // Wake on new work, or when a retry's backoff ends, or at the deadline.
-            var until = deadline
-            if let next = try await env.store.nextAvailableAt() {
-                let ms = next.milliseconds - env.store.clockNow().milliseconds
-                if ms > 0 { until = min(deadline, ContinuousClock.now + .milliseconds(ms)) }
-            }
-            await notifier.waitForWork(after: epoch, until: until)
+        let state = env.state
+        let claim: Claim?
+        do {
+            claim = try await env.store.claim(cook: cook, leaseSeconds: leaseSeconds, limit: 1, until: deadline) {
+                !state.isStopping
+            }.first
+        } catch let error as StoreError {
+            throw Problem.from(error)
         }
+        guard let claim else { return Response(status: .noContent) }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("order")
+        env.writeOperatorOrder(claim.order, to: &w)
+        w.key("lease"); w.value(claim.lease)
+        w.key("lease_expires_at"); w.value(claim.leaseExpiresAt.rfc3339)
+        w.endObject()
+        return w.response()
     }
 
     // MARK: Parsing

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import TicketCore
 import TicketStore
 
 /// An error answered as `application/problem+json` (RFC 9457).

@@ -35,11 +35,11 @@ struct SystemRoutes: Sendable {
         if let counts = try? await env.store.liveCounts() {
             for (status, gauge) in env.metrics.liveGauges { gauge.record(counts[status] ?? 0) }
         }
-        env.metrics.openWaiters.record(env.store.notifier.subscriberCount)
-        let writer = env.store.writer.statistics
-        env.metrics.writerBatches.record(writer.batches)
-        env.metrics.writerRequests.record(writer.requests)
-        env.metrics.writerFailedBatches.record(writer.failedBatches)
+        env.metrics.openWaiters.record(env.changes.subscriberCount)
+        let writes = env.store.statistics
+        env.metrics.writerBatches.record(writes.commits)
+        env.metrics.writerRequests.record(writes.writes)
+        env.metrics.writerFailedBatches.record(writes.failedCommits)
         let text = env.registry.emitToBuffer()
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))

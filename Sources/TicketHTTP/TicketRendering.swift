@@ -4,28 +4,14 @@ import TicketStore
 
 /// The JSON bodies of tickets and orders.
 extension APIEnvironment {
-    /// The customer's ticket body: `position` only while queued, `estimated_ready_at` while
-    /// queued or cooking.
+    /// How estimates are made now: the kitchen's measured pace and the cooks.
+    var estimate: ReadyEstimate { ReadyEstimate(estimator: estimator, cooks: settings.cooks) }
+
+    /// The customer's ticket body (`TicketBody`): `position` only while queued,
+    /// `estimated_ready_at` while queued or cooking.
     func ticketJSON(_ order: Order, position: Int?, now: Timestamp) -> JSONWriter {
         var w = JSONWriter()
-        w.beginObject()
-        w.key("ticket"); w.value(order.ticket)
-        w.key("number"); w.value(order.number)
-        w.key("status"); w.value(order.status.rawValue)
-        w.key("version"); w.value(order.version)
-        if order.status == .queued { w.key("position"); w.value(position ?? 0) }
-        if let eta = estimatedReadyAt(order, position: position, now: now) {
-            w.key("estimated_ready_at"); w.value(eta)
-        }
-        w.key("items"); writeItems(order.items, to: &w)
-        w.key("customer"); w.value(order.customer)
-        w.key("note"); w.value(order.note)
-        w.key("priority"); w.value(order.priority.rawValue)
-        w.key("created_at"); w.value(order.createdAt)
-        w.key("cooking_at"); w.value(order.cookingAt)
-        w.key("ready_at"); w.value(order.readyAt)
-        w.key("finished_at"); w.value(order.finishedAt)
-        w.endObject()
+        TicketBody.write(order, position: position, estimate: estimate, now: now, to: &w)
         return w
     }
 
@@ -56,31 +42,12 @@ extension APIEnvironment {
     }
 
     func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
-        w.beginArray()
-        for line in items {
-            w.element()
-            w.beginObject()
-            w.key("item"); w.value(line.item)
-            w.key("quantity"); w.value(line.quantity)
-            w.endObject()
-        }
-        w.endArray()
-    }
-
-    func estimatedReadyAt(_ order: Order, position: Int?, now: Timestamp) -> Timestamp? {
-        let cookingFor = order.cookingAt.map { now.seconds(since: $0) }
-        guard let seconds = estimator.secondsUntilReady(
-            status: order.status, cookSeconds: order.cookSeconds, position: position, cooks: settings.cooks,
-            averageCookSeconds: max(order.cookSeconds, 0.5), cookingFor: cookingFor) else { return nil }
-        let start = order.status == .queued ? max(now, order.availableAt) : now
-        return start.adding(seconds: seconds)
+        TicketBody.writeItems(items, to: &w)
     }
 
     /// A suggested poll interval in whole seconds: about the time left, 1 to 30.
     func pollInterval(_ order: Order, position: Int?, now: Timestamp) -> Int {
-        guard let eta = estimatedReadyAt(order, position: position, now: now) else { return 5 }
-        let left = eta.seconds(since: now)
-        return Int(min(30, max(1, left.rounded(.up))))
+        estimate.pollInterval(order, position: position, now: now)
     }
 }
 

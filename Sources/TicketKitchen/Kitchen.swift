@@ -4,13 +4,14 @@ import ServiceLifecycle
 import Synchronization
 import TicketCore
 import TicketStore
+import TicketWaiting
 
 /// The in-process cooks: one service, each cook a child task. An idle cook waits for the
 /// writer's "work available" signal (no polling interval); it claims with a lease, renews the
 /// lease while cooking, and marks the order ready or reports the failure. On graceful shutdown
 /// cooks stop claiming, finish within `shutdown_grace_seconds`, and hand back what is unfinished.
 public final class Kitchen: Service, Sendable {
-    let store: OrderStore
+    let store: any OrderStore
     let settings: KitchenSettingsBox
     let estimator: CookTimeEstimator
     let logger: Logger
@@ -19,21 +20,21 @@ public final class Kitchen: Service, Sendable {
     let cookTimer: CoreMetrics.Timer
     let outcomes: [String: CoreMetrics.Counter]
     /// Opens when graceful shutdown begins: no new claims.
-    let stopping = Latch.Gate()
+    let stopping = Gate()
     /// Opens `shutdown_grace_seconds` after that: unfinished orders are handed back.
-    let graceOver = Latch.Gate()
+    let graceOver = Gate()
     private let busy = Atomic<Int>(0)
     /// The indexes of the cooks running now.
     private let cookIndexes = Mutex<Set<Int>>([])
     /// Fires once all cooks have started (tests wait for it).
-    public let started = Latch.Gate()
+    public let started = Gate()
     /// Repeated failures (a full disk fails every claim) are logged at a bounded rate, shared by
     /// all cooks.
     let claimFailures = LogThrottle()
     let renewFailures = LogThrottle()
     let recordFailures = LogThrottle()
 
-    public init(store: OrderStore, settings: KitchenSettingsBox, estimator: CookTimeEstimator,
+    public init(store: any OrderStore, settings: KitchenSettingsBox, estimator: CookTimeEstimator,
                 metrics: any MetricsFactory, logger: Logger = Logger(label: "ticketd.kitchen"),
                 handlerFactory: (@Sendable (KitchenSettings.HandlerKind) -> any CookingHandler)? = nil) {
         self.store = store
@@ -84,7 +85,7 @@ public final class Kitchen: Service, Sendable {
                     group.addTask { await self.cookLoop(index: index) }
                 }
                 // Idle cooks beyond the new count wake up and leave.
-                if cookIndexes.withLock({ $0.contains { $0 >= current.cooks } }) { store.notifier.signalWork() }
+                if cookIndexes.withLock({ $0.contains { $0 >= current.cooks } }) { store.changes.signalWork() }
                 started.open()
                 await withTaskGroup(of: Void.self) { wait in
                     wait.addTask { await self.settings.waitForChange(after: generation) }
@@ -101,7 +102,7 @@ public final class Kitchen: Service, Sendable {
     public func beginShutdown() {
         guard !stopping.isOpen else { return }
         stopping.open()
-        store.notifier.signalWork()  // wake idle cooks so they leave
+        store.changes.signalWork()  // wake idle cooks so they leave
         let grace = settings.current.shutdownGraceSeconds
         Task {
             try? await Task.sleep(for: .milliseconds(Int64((grace * 1000).rounded())))
@@ -124,11 +125,14 @@ public final class Kitchen: Service, Sendable {
                 return true
             }
             if leave { return }
-            let epoch = store.notifier.workEpoch
             let claims: [Claim]
             do {
-                claims = try await store.claimNext(cook: name, leaseSeconds: current.leaseSeconds,
-                                                   limit: current.ordersPerCook)
+                // Idle, the claim waits for new work (or the earliest retry, or at most 5 s: the
+                // sweep also announces work that no commit did) while this cook is still wanted.
+                claims = try await store.claim(cook: name, leaseSeconds: current.leaseSeconds, limit: current.ordersPerCook,
+                                               until: .now + .seconds(5)) {
+                    !self.stopping.isOpen && index < self.settings.current.cooks
+                }
             } catch StoreError.closed {
                 return  // the store is shut down: there is nothing left to claim from
             } catch {
@@ -140,30 +144,13 @@ public final class Kitchen: Service, Sendable {
                         "similar_lines_suppressed": "\(held)",
                     ])
                 }
-                await store.notifier.waitForWork(after: store.notifier.workEpoch,
-                                                 until: .now + .milliseconds(Int64(delay * 1000)))
+                await store.changes.waitForWork(after: store.changes.workEpoch,
+                                                until: .now + .milliseconds(Int64(delay * 1000)))
                 continue
             }
             backoff.reset()
             if !claims.isEmpty {
                 await serve(claims, settings: current, logger: logger)
-                continue
-            }
-            // Idle: park a claim with the writer (the batch that adds work claims for this cook
-            // in its own transaction), and wake on new work, or when the earliest retry becomes
-            // claimable, or at the next sweep, which also notices outside writes.
-            var until = ContinuousClock.now + .seconds(5)
-            if let next = try? await store.nextAvailableAt() {
-                let ms = next.milliseconds - store.clockNow().milliseconds
-                until = min(until, ContinuousClock.now + .milliseconds(max(ms, 1)))
-            }
-            let parked = store.parkClaim(cook: name, leaseSeconds: current.leaseSeconds, limit: current.ordersPerCook) {
-                !self.stopping.isOpen && index < self.settings.current.cooks
-            }
-            await store.notifier.waitForWork(after: epoch, until: until)
-            let handed = await store.unpark(parked)
-            if !handed.isEmpty {
-                await serve(handed, settings: current, logger: logger)
             }
         }
     }

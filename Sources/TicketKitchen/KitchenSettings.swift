@@ -1,5 +1,5 @@
-import Synchronization
 import TicketCore
+import TicketWaiting
 
 /// The kitchen's settings; SIGHUP replaces them while cooks run.
 public struct KitchenSettings: Sendable, Equatable {
@@ -42,45 +42,28 @@ public final class KitchenSettingsBox: Sendable {
         /// Bumped by every `update`, so that a waiter misses no change made between reading the
         /// settings and starting to wait.
         var generation: UInt64 = 0
-        var nextID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
-    private let state: Mutex<State>
+    private let state: WaitableState<State>
 
-    public init(_ settings: KitchenSettings) { state = Mutex(State(settings: settings)) }
+    public init(_ settings: KitchenSettings) { state = WaitableState(State(settings: settings)) }
 
-    public var current: KitchenSettings { state.withLock { $0.settings } }
+    public var current: KitchenSettings { state.read { $0.settings } }
 
     /// The settings with the generation they belong to (for `waitForChange(after:)`).
     var snapshot: (settings: KitchenSettings, generation: UInt64) {
-        state.withLock { ($0.settings, $0.generation) }
+        state.read { ($0.settings, $0.generation) }
     }
 
     public func update(_ settings: KitchenSettings) {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        state.update { s in
             s.settings = settings
             s.generation &+= 1
-            defer { s.waiters = [:] }
-            return Array(s.waiters.values)
         }
-        for w in waiters { w.resume() }
     }
 
     /// Returns once the settings have changed since `generation` (at once if they already
     /// have), or on cancellation.
     func waitForChange(after generation: UInt64) async {
-        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.generation != generation || Task.isCancelled { return true }
-                    s.waiters[id] = c
-                    return false
-                }
-                if now { c.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
+        _ = await state.wait { $0.generation != generation ? () : nil }
     }
 }

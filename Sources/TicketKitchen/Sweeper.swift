@@ -8,14 +8,14 @@ import TicketStore
 /// announced (an outside writer, a retry whose backoff ended), and now and then prunes
 /// finished orders past retention in small batches.
 public final class Sweeper: Service, Sendable {
-    let store: OrderStore
+    let store: any OrderStore
     let settings: KitchenSettingsBox
     let logger: Logger
     let pruneEvery = 60
     /// A sweep fails every time while the disk is full: log it at a bounded rate.
     let failures = LogThrottle()
 
-    public init(store: OrderStore, settings: KitchenSettingsBox, logger: Logger = Logger(label: "ticketd.sweeper")) {
+    public init(store: any OrderStore, settings: KitchenSettingsBox, logger: Logger = Logger(label: "ticketd.sweeper")) {
         self.store = store
         self.settings = settings
         self.logger = logger
@@ -48,22 +48,19 @@ public final class Sweeper: Service, Sendable {
         var result = SweepResult()
         let current = settings.current
         do {
-            let requeued = try await store.requeueExpiredLeases()
+            let requeued = try await store.requeueExpiredLeases(limit: 100)
             result.requeued = requeued.count
             for order in requeued {
                 logger.warning("lease expired", metadata: ["order": "\(order.id)", "number": "\(order.number)", "now": "\(order.status.rawValue)"])
             }
-            let expired = try await store.expireUncollected(pickupTimeout: current.pickupTimeoutSeconds)
+            let expired = try await store.expireUncollected(pickupTimeout: current.pickupTimeoutSeconds, limit: 100)
             result.expired = expired.count
             for order in expired {
                 logger.info("order expired", metadata: ["order": "\(order.id)", "number": "\(order.number)"])
             }
-            if try await store.hasClaimableWork(now: store.clockNow()) {
-                store.notifier.signalWork()
-                result.signalled = true
-            }
+            result.signalled = try await store.sweepOutsideWrites()
             if prune {
-                let cutoff = store.clockNow().adding(seconds: -current.retentionDays * 86400)
+                let cutoff = store.now().adding(seconds: -current.retentionDays * 86400)
                 while true {
                     let n = try await store.pruneFinished(before: cutoff, limit: 500)
                     result.pruned += n

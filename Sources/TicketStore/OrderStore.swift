@@ -1,159 +1,145 @@
-import Foundation
-import GRDB
-import Logging
-import Synchronization
 import TicketCore
+import TicketWaiting
 
-/// The orders database: one SQLite file in WAL mode. Reads go to the pool's reader
-/// connections and never wait for the writer; every write goes through the group-commit
-/// `writer`, which must be running (as a service of the daemon, or `run()` in tests).
-public final class OrderStore: Sendable {
-    public let options: DatabaseOptions
-    public let notifier: ChangeNotifier
-    public let writer: GroupCommitWriter
-    let pool: DatabasePool
-    let clock: any WallClock
-    let logger: Logger
-    private let settingsBox: Mutex<StoreSettings>
-    /// The queued orders in claim order, in memory: positions and the queue's length.
-    let queue: QueueIndex
-    /// The latest committed state of live orders, for polls (filled by the writer only).
-    let tickets: TicketCache
-    /// Placements made in the current batch (not yet in `queue`, which follows commits).
-    let writerCache = Mutex(WriterCache())
-    /// The orders an earlier run left cooking, handed back when this store opened (see
-    /// `handBackAbandoned`), so that the daemon can say so.
-    public let handedBackAtOpen: [Order]
+/// What HTTP, the kitchen and the daemon may ask of storage — and nothing of how a store keeps
+/// it. One SQLite file (`TicketStoreSQLite`) is one implementation; a second must pass the same
+/// contract suite (`Tests/TicketStoreContractTests`).
+///
+/// Every write is durable when it returns (a 2xx may be sent), guarded by the state it expects
+/// (a row found in another state changes nothing and is reported), and published to `changes`
+/// after its commit, never before. The lifecycle in `TicketCore` decides every transition;
+/// a store translates `Transition.effects` into its own SQL.
+public protocol OrderStore: AnyObject, Sendable {
+    // MARK: Change feed, time, settings
 
-    struct WriterCache {
-        var batch: UInt64 = 0
-        var placedNormal = 0
-        var placedRush = 0
-    }
+    /// Committed changes of tickets, and "work is available": what long polls, SSE streams and
+    /// idle cooks wait on.
+    var changes: ChangeFeed { get }
 
-    /// Opens (creating if needed) and migrates the database at `options.path`, then hands back
-    /// what an earlier run left cooking (`handedBackAtOpen`) before anything can claim. The
-    /// daemon holds the `InstanceLock` of the database before it opens the store.
-    /// Throws `StoreOpenError` when the file cannot be opened or was written by a newer ticketd.
-    public init(options: DatabaseOptions, settings: StoreSettings = StoreSettings(),
-                clock: any WallClock = SystemWallClock(), notifier: ChangeNotifier = ChangeNotifier(),
-                logger: Logger = Logger(label: "ticketd.store")) throws {
-        self.options = options
-        self.clock = clock
-        self.notifier = notifier
-        self.logger = logger
-        self.settingsBox = Mutex(settings)
-        var config = GRDB.Configuration()
-        config.busyMode = .timeout(options.busyTimeoutSeconds)
-        config.maximumReaderCount = max(1, options.maxReaders)
-        config.foreignKeysEnabled = true
-        config.label = "ticketd"
-        do {
-            pool = try DatabasePool(path: options.path, configuration: config)
-            // GRDB's pool sets synchronous=NORMAL on its writer after prepareDatabase runs:
-            // set the wanted mode here, after opening, and read it back.
-            let wanted = options.synchronous
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = \(wanted.rawValue)")
-                // Every write runs here: a larger page cache keeps the interior pages of the big
-                // indexes in memory (SQLite's default is 2 MiB; with 10M orders each placement
-                // read several pages back through pread).
-                try db.execute(sql: "PRAGMA cache_size = -\(DatabaseOptions.writerCacheKiB)")
-                try db.execute(sql: "PRAGMA temp_store = MEMORY")
-            }
-        } catch {
-            throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
-        }
-        try Migrations.migrate(pool, path: options.path)
-        let queue = QueueIndex()
-        do {
-            let now = clock.now()
-            handedBackAtOpen = try pool.write { db in try Self.handBackAbandoned(db, now: now) }
-            try pool.writeWithoutTransaction { db in _ = try queue.refreshIfChangedOutside(db) }
-        } catch {
-            throw StoreOpenError.cannotOpen(path: options.path, reason: "\(error)")
-        }
-        self.queue = queue
-        let tickets = TicketCache()
-        self.tickets = tickets
-        writer = GroupCommitWriter(pool: pool, notifier: notifier, logger: logger,
-                                   beforeBatch: { db in
-                                       if try queue.refreshIfChangedOutside(db) { tickets.removeAll() }
-                                   },
-                                   afterCommit: { effects in
-                                       queue.apply(effects.changes)
-                                       tickets.apply(effects.changes)
-                                   })
-    }
+    /// The store's clock: the time it stamps on what it writes (tests inject one).
+    func now() -> Timestamp
 
-    /// Applies the migrations to the database at `path` and returns those applied now.
-    public static func migrate(path: String) throws -> [String] {
-        let pool: DatabasePool
-        do {
-            pool = try DatabasePool(path: path)
-        } catch {
-            throw StoreOpenError.cannotOpen(path: path, reason: "\(error)")
-        }
-        defer { try? pool.close() }
-        return try Migrations.migrate(pool, path: path)
-    }
-
-    public var settings: StoreSettings {
-        get { settingsBox.withLock { $0 } }
-    }
-
+    var settings: StoreSettings { get }
     /// Replaces the settings (SIGHUP reload).
-    public func update(settings: StoreSettings) {
-        settingsBox.withLock { $0 = settings }
-    }
+    func update(settings: StoreSettings)
 
-    /// Runs the group-commit writer until graceful shutdown (tests run it in a task group).
-    public func run() async { await writer.run() }
+    // MARK: Customer
 
-    /// Closes the database after the writer has stopped: the WAL is checkpointed into the main
-    /// file and truncated, then every connection is closed, so that the `.db` file alone holds
-    /// every acknowledged order (an operator who copies it from a stopped service has it all).
-    /// SQLite checkpoints on its own only when the last connection to close can write, and the
-    /// pool's readers, read-only, close last. Throws when the checkpoint could not complete
-    /// (the committed data is still safe in the WAL, and the next open replays it).
-    public func close() throws {
-        var checkpointFailure: (any Error)?
-        do {
-            let busy = try pool.writeWithoutTransaction { db -> Int in
-                try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)").map { $0[0] } ?? 1
-            }
-            if busy != 0 {
-                checkpointFailure = StoreError.unavailable("the WAL could not be checkpointed at close (a reader held it)")
-            }
-        } catch {
-            checkpointFailure = error
-        }
-        try pool.close()
-        if let checkpointFailure { throw checkpointFailure }
-    }
+    /// Places an order: allocates its number and ticket id, writes the order, its first event and
+    /// the idempotency key with the rendered answer, durably. A replay of the key with the same
+    /// request answers the stored placement (`replayed`); with another request it throws
+    /// `idempotencyKeyReused`. Throws `queueFull`, `numbersExhausted`, `unavailable`.
+    func place(_ order: NewOrder, idempotency: IdempotencyKey?, answer: PlacementAnswer) async throws -> Placement
 
-    /// The synchronous mode the writer connection really has (0 OFF, 1 NORMAL, 2 FULL).
-    public func writerSynchronousMode() async throws -> Int {
-        try await pool.writeWithoutTransaction { db in
-            try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
-        }
-    }
+    /// The order holding `ticket` and, while it is queued, its position; nil if unknown.
+    func ticket(_ ticket: String) async throws -> TicketState?
 
-    /// The applied migration identifiers, oldest first.
-    public func appliedMigrations() async throws -> [String] {
-        try await pool.read { db in try Migrations.migrator().completedMigrations(db) }
-    }
+    /// Queued orders that will be claimed before `order` (0 = next).
+    func position(of order: Order) async throws -> Int
 
-    func now() -> Timestamp { clock.now() }
+    /// Cancels the order of `ticket` while it is still queued (`invalidTransition` once cooking).
+    func cancel(ticket: String) async throws -> Order
+    /// Collects the ready order of `ticket` (`invalidTransition` if it is not ready).
+    func pickup(ticket: String) async throws -> Order
 
-    /// The store's clock, for answers that state times (tests inject a clock).
-    public func clockNow() -> Timestamp { clock.now() }
+    /// The public board: live numbers, preparing (queued or cooking) and ready.
+    func board() async throws -> Board
+
+    // MARK: Operator
+
+    func order(id: Int64) async throws -> Order?
+    /// The order and its history, oldest event first.
+    func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])?
+    /// Orders oldest first, optionally of one status, after the id `after`.
+    func listOrders(status: OrderStatus?, limit: Int, after: Int64?) async throws -> [Order]
+    /// Cancels any order not yet final; a cooking order's lease is revoked.
+    func operatorCancel(id: Int64) async throws -> Order
+    /// Puts a failed order back in the queue with fresh attempts.
+    func requeue(id: Int64) async throws -> Order
+    /// Live orders by status (queued, cooking, ready).
+    func liveCounts() async throws -> [OrderStatus: Int]
+
+    // MARK: Kitchen
+
+    /// Claims up to `limit` claimable orders in claim order (rush first, then oldest) for `cook`,
+    /// each with its own lease and one attempt counted. When none is claimable now, waits for
+    /// work until `deadline`, the earliest retry's backoff, or until `wanted` says no (checked
+    /// whenever work is signalled: shutdown, a lowered cook count); empty if none came.
+    func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
+               while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim]
+
+    /// Extends the lease to `leaseSeconds` from now. Throws `leaseLost` if it no longer holds.
+    func renewLease(orderID: Int64, lease: String, leaseSeconds: Double) async throws -> Timestamp
+    /// Marks the order ready. Throws `leaseLost` if the lease no longer holds: a late `ready`
+    /// from a lost lease never overwrites a newer attempt.
+    func markReady(orderID: Int64, lease: String) async throws -> Order
+    /// Marks several claims ready in one write; one that lost its lease fails alone.
+    func markReady(_ claims: [Claim]) async throws -> [Result<Order, StoreError>]
+    /// A failed attempt: back to the queue after backoff while attempts remain and `retry`,
+    /// else `failed` with `error` kept.
+    func failAttempt(orderID: Int64, lease: String, error: String, retry: Bool) async throws -> Order
+    /// Gives the order back to the queue at once without judging the attempt (shutdown).
+    func handBack(orderID: Int64, lease: String, reason: String) async throws -> Order
+
+    // MARK: Sweeps
+
+    /// Requeues (or fails, with no attempts left) cooking orders whose lease has run out.
+    func requeueExpiredLeases(limit: Int) async throws -> [Order]
+    /// Ready orders not collected within `pickupTimeout` seconds become `expired`.
+    func expireUncollected(pickupTimeout: Double, limit: Int) async throws -> [Order]
+    /// Deletes up to `limit` orders that reached a final state before `cutoff`, with their
+    /// events and idempotency keys. Returns how many were deleted.
+    func pruneFinished(before cutoff: Timestamp, limit: Int) async throws -> Int
+    /// Takes in writes made by someone else (an operator's `sqlite3`, another node), and signals
+    /// work when a queued order is claimable now that no commit announced (a retry whose backoff
+    /// ended, an outside insert). Returns whether it signalled.
+    func sweepOutsideWrites() async throws -> Bool
+
+    // MARK: Health and lifecycle
+
+    /// True if the database answers a trivial read (for /readyz).
+    func isHealthy() async -> Bool
+    /// True when the store's writes are being served within `timeout`, or the database itself
+    /// refuses them (a full disk: the store runs, its environment refuses) — for the watchdog.
+    func writesAnswer(within timeout: Duration) async -> Bool
+    /// Commits and writes so far, for `/metrics`.
+    var statistics: StoreStatistics { get }
+    /// Runs the store's background work (the group-commit writer) until graceful shutdown or
+    /// `stop()`.
+    func run() async
+    /// Stops taking writes (later ones fail with `closed`); `run()` writes what is pending and
+    /// returns. Graceful shutdown does the same.
+    func stop()
+    /// Closes the store once `run()` has returned: a clean stop leaves the database whole.
+    func close() throws
 }
 
 extension OrderStore {
-    /// A no-op write through the writer: returns once a batch has committed, so a stuck writer
-    /// shows here (the watchdog pings only while this answers).
-    public func pingWriter() async throws {
-        try await writer.write { db, _ in try db.execute(sql: "SELECT 1") }
+    /// Places an order answered as a new ticket (202) with a plain estimate (one cook).
+    public func place(_ order: NewOrder, idempotency: IdempotencyKey? = nil) async throws -> Placement {
+        try await place(order, idempotency: idempotency, answer: PlacementAnswer(estimate: ReadyEstimate(cooks: 1)))
+    }
+
+    /// The sweeps with their usual batch sizes (100 leases or ready orders, 500 pruned orders).
+    public func requeueExpiredLeases() async throws -> [Order] { try await requeueExpiredLeases(limit: 100) }
+    public func expireUncollected(pickupTimeout: Double) async throws -> [Order] {
+        try await expireUncollected(pickupTimeout: pickupTimeout, limit: 100)
+    }
+    public func pruneFinished(before cutoff: Timestamp) async throws -> Int { try await pruneFinished(before: cutoff, limit: 500) }
+
+    /// Claims the next claimable order without waiting; nil when none is claimable now.
+    public func claimNext(cook: String, leaseSeconds: Double) async throws -> Claim? {
+        try await claimNext(cook: cook, leaseSeconds: leaseSeconds, limit: 1).first
+    }
+
+    /// Claims up to `limit` claimable orders without waiting; empty when none is claimable now.
+    public func claimNext(cook: String, leaseSeconds: Double, limit: Int) async throws -> [Claim] {
+        try await claim(cook: cook, leaseSeconds: leaseSeconds, limit: limit, until: .now, while: { true })
+    }
+
+    /// Marks one claim ready (see `markReady(_ claims:)`). Throws `leaseLost` or `notFound`.
+    public func markReady(_ claim: Claim) async throws -> Order {
+        guard let result = try await markReady([claim]).first else { throw StoreError.notFound }
+        return try result.get()
     }
 }

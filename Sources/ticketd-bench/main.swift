@@ -6,6 +6,7 @@ import Foundation
 import GRDB
 import TicketCore
 import TicketStore
+import TicketStoreSQLite
 
 struct Bench {
     var finished = 1_000_000
@@ -46,7 +47,7 @@ let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ticketd
 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(at: dir) }
 let path = dir.appendingPathComponent("bench.db").path
-let store = try OrderStore(options: DatabaseOptions(path: path, synchronous: .full),
+let store = try SQLiteOrderStore(options: DatabaseOptions(path: path, synchronous: .full),
                            settings: StoreSettings(maxNumber: 1_000_000_000, maxQueued: 1_000_000_000))
 let line = [OrderLine(item: "cheeseburger", quantity: 1)]
 let clock = ContinuousClock()
@@ -63,7 +64,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     report("placements_sequential_per_s", Double(bench.sequential) / seconds(clock.now - start), "one at a time")
 
     // 2. 64 concurrent placers: requests pile up while a commit runs and share the next one.
-    let batchesBefore = store.writer.statistics.batches
+    let batchesBefore = store.statistics.commits
     start = clock.now
     try await withThrowingTaskGroup(of: Void.self) { placers in
         let each = bench.concurrentTotal / bench.concurrency
@@ -75,7 +76,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
         try await placers.waitForAll()
     }
     let concurrentElapsed = seconds(clock.now - start)
-    let batches = store.writer.statistics.batches - batchesBefore
+    let batches = store.statistics.commits - batchesBefore
     report("placements_concurrent64_per_s", Double(bench.concurrentTotal) / concurrentElapsed, "64 concurrent")
     report("placements_concurrent64_per_commit", Double(bench.concurrentTotal) / Double(max(batches, 1)), "mean batch size")
 
@@ -122,7 +123,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
             readers.addTask {
                 for j in 0..<each {
                     let order = snapshot[(i * 7919 + j * 104_729) % snapshot.count]
-                    _ = store.position(of: order)
+                    _ = try await store.position(of: order)
                 }
             }
         }
@@ -147,7 +148,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     }
     report("claims_per_s", Double(claimed) / seconds(clock.now - start), "\(claimed) claims, \(bench.finished) finished rows, 64 concurrent")
 
-    store.writer.close()
+    store.stop()
     try await group.waitForAll()
 }
 try store.close()

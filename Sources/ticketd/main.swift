@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TicketDaemon
 import TicketStore
+import TicketStoreSQLite
 
 /// Options every subcommand takes. Flags win over the configuration file, which wins over the
 /// built-in defaults.
@@ -89,7 +90,7 @@ struct Migrate: AsyncParsableCommand {
             // Refused while a daemon serves the database (it holds the lock).
             let lock = try InstanceLock(database: config.database)
             defer { withExtendedLifetime(lock) {} }
-            let applied = try OrderStore.migrate(path: config.database)
+            let applied = try SQLiteOrderStore.migrate(path: config.database)
             print(applied.isEmpty
                   ? "\(config.database): schema is up to date (\(Migrations.latest))"
                   : "\(config.database): applied \(applied.joined(separator: ", "))")

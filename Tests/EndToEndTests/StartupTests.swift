@@ -182,6 +182,32 @@ struct StartupTests {
         let stored = try await Self.query(copyDir.path("copy.db"), "SELECT ticket FROM orders ORDER BY id", in: copyDir)
         #expect(stored.split(separator: "\n").map(String.init) == tickets)
     }
+
+    @Test("a database written by the single-node release (before the store interface) migrates and serves with this binary")
+    func oldDatabaseServes() async throws {
+        let dir = try ScratchDirectory("fixture")
+        defer { dir.remove() }
+        let db = dir.path("t.db")
+        try FileManager.default.copyItem(atPath: packageRoot.appendingPathComponent("Tests/Fixtures/sqlite-before-store-interface.db").path,
+                                         toPath: db)
+        let migrate = try await runTicketd(["migrate", "--db", db], in: dir.url)
+        #expect(migrate.status.isCleanExit && migrate.stdout.contains("up to date"), "\(migrate)")
+        // The fixture's ready order was made ready long ago: a pickup timeout of years keeps it.
+        let daemon = try await EndToEndTests.start(in: dir, cooks: 0, config: "tickets:\n  pickup_timeout_seconds: 1000000000\nmenu:\n  - {item: burger, cook_seconds: 0}\n")
+        defer { daemon.process.terminate(grace: 2) }
+        #expect(daemon.process.stderr.text.contains("orders left cooking by an earlier run were handed back count=1"),
+                "\(daemon.process.log)")
+        let ready: TicketBody = try await daemon.client.get("/v1/tickets/87eoE3iSdzCDj-sQ5tiGJmOMKwl_f7").decode()
+        #expect(ready.number == 2 && ready.status == "ready")
+        let handedBack: TicketBody = try await daemon.client.get("/v1/tickets/87eoIHmfk8Jr-Q6ouIcehJbBMuqAp3").decode()
+        #expect(handedBack.number == 3 && handedBack.status == "queued")
+        #expect(try await daemon.client.post("/v1/tickets/87eoE3iSdzCDj-sQ5tiGJmOMKwl_f7/pickup").status == 200)
+        let placed = try await daemon.client.placeOrder([("burger", 1)])
+        #expect(placed.status == 202, "\(placed)")
+        #expect(try placed.decode(TicketBody.self).number == 7, "\(placed)")
+        try await EndToEndTests.stopCleanly(daemon)
+        #expect(try await CrashRecoveryTests.integrityCheck(db, in: dir) == "ok")
+    }
 }
 
 /// Waits until `condition` holds (checked every 50 ms) or fails after `timeout` seconds.

@@ -6,6 +6,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 /// `GET /v1/tickets/{ticket}/events`, read as it streams from a live server.
 @Suite("Server-Sent Events", .timeLimit(.minutes(1)))
@@ -52,7 +53,7 @@ struct EventStreamTests {
                     #expect(connection.ended)
                 }
             }
-            try await waitUntil("the stream's subscription to go") { h.store.notifier.subscriberCount == 0 }
+            try await waitUntil("the stream's subscription to go") { h.store.changes.subscriberCount == 0 }
         }
     }
 
@@ -109,10 +110,10 @@ struct EventStreamTests {
                     try await connection.sendGET("/v1/tickets/\(order.ticket)/events")
                     #expect(try await connection.readHead().status == .ok)
                     #expect(try await connection.nextEvent()?.id == "1")
-                    #expect(h.store.notifier.subscriberCount == 1)
+                    #expect(h.store.changes.subscriberCount == 1)
                 }   // the connection closes here, with the ticket still queued
                 try await waitUntil("the stream's subscription to go", timeout: .seconds(2)) {
-                    h.store.notifier.subscriberCount == 0
+                    h.store.changes.subscriberCount == 0
                 }
             }
         }
@@ -125,7 +126,7 @@ struct EventStreamTests {
                 expectProblem(try await client.get("/v1/tickets/\(TicketID.generate())/events"), .notFound)
                 expectProblem(try await client.get("/v1/tickets/nope/events"), .notFound)
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -9,14 +8,17 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketStoreSQLite
+import TicketTestSupport
 
 // MARK: - The API under test
 
 /// What an HTTP test gets: the running store, the API environment over it, and the database path.
 struct APIHarness: Sendable {
-    let store: OrderStore
+    let store: any OrderStore
     let env: APIEnvironment
     let path: String
+    let probe: any StoreProbe
 
     static let token = "secret-token"
     static let menu = Menu(items: [
@@ -38,19 +40,9 @@ struct APIHarness: Sendable {
         try await app.test(setup, body)
     }
 
-    /// Row counts of what a placement writes, read on a separate read-only connection.
-    func counts() throws -> RowCounts {
-        var config = Configuration()
-        config.readonly = true
-        let queue = try DatabaseQueue(path: path, configuration: config)
-        defer { try? queue.close() }
-        return try queue.read { db in
-            RowCounts(
-                orders: try Int.fetchOne(db, sql: "SELECT count(*) FROM orders") ?? -1,
-                events: try Int.fetchOne(db, sql: "SELECT count(*) FROM order_events") ?? -1,
-                keys: try Int.fetchOne(db, sql: "SELECT count(*) FROM idempotency_keys") ?? -1,
-                lastNumber: try Int.fetchOne(db, sql: "SELECT last_number FROM ticket_counter") ?? -1)
-        }
+    /// Row counts of what a placement writes.
+    func counts() async throws -> TableCounts {
+        try await probe.tableCounts()
     }
 
     /// Places a one-line order through the store (no HTTP).
@@ -65,14 +57,6 @@ struct APIHarness: Sendable {
     func claim(sourceLocation: SourceLocation = #_sourceLocation) async throws -> Claim {
         try #require(try await store.claimNext(cook: "test-cook", leaseSeconds: 30), sourceLocation: sourceLocation)
     }
-}
-
-struct RowCounts: Equatable, CustomStringConvertible {
-    var orders: Int
-    var events: Int
-    var keys: Int
-    var lastNumber: Int
-    var description: String { "orders \(orders), events \(events), keys \(keys), last number \(lastNumber)" }
 }
 
 /// Opens a store on a new database in a temporary directory, runs its group-commit writer as a
@@ -107,17 +91,18 @@ private func withAPIUngated(
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("t.db").path
-    let store = try OrderStore(options: DatabaseOptions(path: path), settings: storeSettings)
+    let store = try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings,
+                                     logger: testLogger("ticketd.store"))
     let settings = APISettings(menu: APIHarness.menu, longPollMaxSeconds: longPollMaxSeconds,
                                maxBodyBytes: maxBodyBytes, adminToken: adminToken, cooks: 1)
     let env = APIEnvironment(store: store, settings: settings)
     if ready { env.state.markReady() }
-    let harness = APIHarness(store: store, env: env, path: path)
+    let harness = APIHarness(store: store, env: env, path: path, probe: SQLiteProbe(store: store))
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await store.run() }
         var failure: (any Error)?
         do { try await body(harness) } catch { failure = error }
-        store.writer.close()
+        store.stop()
         try await group.waitForAll()
         if let failure { throw failure }
     }

@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 @Suite("Kitchen API", .timeLimit(.minutes(1)))
 struct KitchenTests {
@@ -25,12 +26,12 @@ struct KitchenTests {
     func claimWaits() async throws {
         try await withAPI(alone: true) { h in
             try await h.test { client in
-                let writesBefore = h.store.writer.statistics.requests
+                let writesBefore = h.store.statistics.writes
                 let start = ContinuousClock.now
                 async let claimed = client.authorized(.post, "/v1/kitchen/claim",
                                                       body: #"{"cook":"grill-1","lease_seconds":30,"wait":2}"#)
                 // The claim tried once and found nothing; now it waits.
-                try await waitUntil("the claim's first attempt") { h.store.writer.statistics.requests > writesBefore }
+                try await waitUntil("the claim's first attempt") { h.store.statistics.writes > writesBefore }
                 let placedAt = ContinuousClock.now
                 let placed = try await client.placeOrder(orderBody([("cheeseburger", 1)]))
                 #expect(placed.status == .accepted)
@@ -137,7 +138,7 @@ struct KitchenTests {
                                                         body: #"{"lease":"\#(claim.lease)"}"#)
                 expectProblem(again, .conflict)
             }
-            #expect(try await h.store.order(ticket: order.ticket)?.status == .ready)
+            #expect(try await h.store.ticket(order.ticket)?.order.status == .ready)
         }
     }
 

@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 /// `GET /v1/tickets/{ticket}?wait=S&version=V`. Run against a live server: a long poll watches
 /// its connection, which only a live server has.
@@ -16,7 +17,7 @@ struct LongPollTests {
             let order = try await h.place()
             try await h.test(.live) { client in
                 async let pending = client.get("/v1/tickets/\(order.ticket)?wait=5&version=1")
-                try await waitUntil("the poll to wait") { h.store.notifier.subscriberCount == 1 }
+                try await waitUntil("the poll to wait") { h.store.changes.subscriberCount == 1 }
                 let start = ContinuousClock.now
                 _ = try await h.claim()
                 let response = try await pending
@@ -28,7 +29,7 @@ struct LongPollTests {
                 #expect(response.json["status"].string == "cooking")
                 #expect(elapsed < .milliseconds(100), "answered \(elapsed.seconds) s after the change")
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 
@@ -47,7 +48,7 @@ struct LongPollTests {
                 #expect(elapsed >= .milliseconds(300), "answered after \(elapsed.seconds) s")
                 #expect(elapsed < .seconds(3), "answered after \(elapsed.seconds) s")
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 
@@ -59,7 +60,7 @@ struct LongPollTests {
             let order = try await h.place()
             try await h.test(.live) { client in
                 async let pending = client.get("/v1/tickets/\(order.ticket)?wait=5")
-                try await waitUntil("the poll to wait") { h.store.notifier.subscriberCount == 1 }
+                try await waitUntil("the poll to wait") { h.store.changes.subscriberCount == 1 }
                 _ = try await h.claim()
                 let response = try await pending
                 #expect(response.status == .ok)
@@ -111,7 +112,7 @@ struct LongPollTests {
             try await h.test { client in
                 expectValidation(try await client.get("/v1/tickets/\(order.ticket)?\(query)"), field: field)
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 
@@ -123,10 +124,10 @@ struct LongPollTests {
                 let port = try #require(client.port)
                 try await RawHTTPConnection.with(port: port) { connection in
                     try await connection.sendGET("/v1/tickets/\(order.ticket)?wait=30&version=1")
-                    try await waitUntil("the poll to wait") { h.store.notifier.subscriberCount == 1 }
+                    try await waitUntil("the poll to wait") { h.store.changes.subscriberCount == 1 }
                 }   // the connection closes here
                 try await waitUntil("the subscription to go", timeout: .seconds(2)) {
-                    h.store.notifier.subscriberCount == 0
+                    h.store.changes.subscriberCount == 0
                 }
                 // The server still answers others.
                 #expect(try await client.get("/v1/tickets/\(order.ticket)").status == .ok)
@@ -147,7 +148,7 @@ struct LongPollTests {
                             try await liveRequest(port: port, "/v1/tickets/\(order.ticket)?wait=20&version=1")
                         }
                     }
-                    try await waitUntil("every poll to wait") { h.store.notifier.subscriberCount == pollers }
+                    try await waitUntil("every poll to wait") { h.store.changes.subscriberCount == pollers }
                     let start = ContinuousClock.now
                     _ = try await h.claim()
                     var answered = 0
@@ -161,7 +162,7 @@ struct LongPollTests {
                     #expect(elapsed < .seconds(2), "all answered \(elapsed.seconds) s after the change")
                 }
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 }
@@ -180,7 +181,7 @@ struct WaiterCapTests {
                 let port = try #require(client.port)
                 // Each request on its own connection, so the second does not queue behind the first.
                 async let first = liveRequest(port: port, "/v1/tickets/\(order.ticket)?wait=5&version=1")
-                try await waitUntil("the first poll to wait") { h.store.notifier.subscriberCount == 1 }
+                try await waitUntil("the first poll to wait") { h.store.changes.subscriberCount == 1 }
                 let refused = try await liveRequest(port: port, "/v1/tickets/\(order.ticket)?wait=5&version=1")
                 #expect(refused.status == .serviceUnavailable)
                 #expect(refused.headers[.retryAfter] == "1")
@@ -193,7 +194,7 @@ struct WaiterCapTests {
                 _ = try await h.claim()
                 #expect(try await first.status == .ok)
             }
-            #expect(h.store.notifier.subscriberCount == 0)
+            #expect(h.store.changes.subscriberCount == 0)
         }
     }
 }

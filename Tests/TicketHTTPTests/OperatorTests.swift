@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 @Suite("Operator API", .timeLimit(.minutes(1)))
 struct OperatorTests {

@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 @Suite("POST /v1/orders", .timeLimit(.minutes(1)))
 struct PlacementTests {
@@ -39,7 +40,7 @@ struct PlacementTests {
                 #expect(response.headers[.eTag] == "\"v1\"")
 
                 // What was answered was written.
-                let stored = try #require(try await h.store.order(ticket: ticket))
+                let stored = try #require(try await h.store.ticket(ticket)?.order)
                 #expect(stored.status == .queued)
                 #expect(stored.items == [OrderLine(item: "cheeseburger", quantity: 2), OrderLine(item: "cola", quantity: 1)])
                 #expect(stored.note == "no onions")
@@ -86,21 +87,21 @@ struct PlacementTests {
     @Test("malformed JSON is 400 and writes nothing")
     func malformedJSON() async throws {
         try await withAPI { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 for body in [#"{"items": [{"item": "fries"}"#, "", "items=fries", #"{"items": [,]}"#] {
                     let response = try await client.placeOrder(body)
                     expectProblem(response, .badRequest)
                 }
             }
-            #expect(try h.counts() == before)
+            #expect(try await h.counts() == before)
         }
     }
 
     @Test("a missing or wrong Content-Type is 415 and writes nothing")
     func wrongContentType() async throws {
         try await withAPI { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 for headers: HTTPFields in [[:], [.contentType: "text/plain"], [.contentType: "application/x-www-form-urlencoded"]] {
                     let response = try await client.placeOrder(orderBody(), headers: headers)
@@ -114,14 +115,14 @@ struct PlacementTests {
             after.orders += 1
             after.events += 1
             after.lastNumber = 1
-            #expect(try h.counts() == after)
+            #expect(try await h.counts() == after)
         }
     }
 
     @Test("a body over max_body_bytes is 413 and writes nothing", arguments: ["router", "live"])
     func tooLarge(_ mode: String) async throws {
         try await withAPI(maxBodyBytes: 1024) { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test(mode == "live" ? .live : .router) { client in
                 let note = String(repeating: "x", count: 5000 - 60)
                 let body = #"{"items":[{"item":"fries","quantity":1}],"note":"\#(note)"}"#
@@ -129,7 +130,7 @@ struct PlacementTests {
                 let response = try await client.placeOrder(body)
                 expectProblem(response, .contentTooLarge)
             }
-            #expect(try h.counts() == before)
+            #expect(try await h.counts() == before)
         }
     }
 
@@ -157,12 +158,12 @@ struct PlacementTests {
     func invalid(_ index: Int) async throws {
         let (body, field) = Self.invalidBodies[index]
         try await withAPI { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 let response = try await client.placeOrder(body)
                 expectValidation(response, field: field)
             }
-            #expect(try h.counts() == before, "body \(body.prefix(80))")
+            #expect(try await h.counts() == before, "body \(body.prefix(80))")
         }
     }
 
@@ -190,7 +191,7 @@ struct PlacementTests {
                     #"{"items":[{"item":"fries","quantity":2}],"customer":"Ana","priority":"rush"}"#,
                     headers: [.contentType: "application/json", .testIdempotencyKey: "key-1"])
                 #expect(first.status == .accepted)
-                let before = try h.counts()
+                let before = try await h.counts()
                 // The same value, keys reordered and spaced differently.
                 let retry = try await client.placeOrder(
                     "{ \"priority\" : \"rush\",\n  \"customer\":\"Ana\", \"items\" : [ {\"quantity\":2, \"item\":\"fries\"} ] }",
@@ -200,14 +201,14 @@ struct PlacementTests {
                 #expect(retry.headers[.location] == first.headers[.location])
                 #expect(retry.headers[.eTag] == first.headers[.eTag])
                 #expect(retry.headers[.contentType] == "application/json")
-                #expect(try h.counts() == before, "a replay creates nothing")
+                #expect(try await h.counts() == before, "a replay creates nothing")
 
                 // The same key with another body is refused, and writes nothing.
                 let other = try await client.placeOrder(
                     #"{"items":[{"item":"fries","quantity":3}],"customer":"Ana","priority":"rush"}"#,
                     headers: [.contentType: "application/json", .testIdempotencyKey: "key-1"])
                 expectValidation(other, field: "Idempotency-Key")
-                #expect(try h.counts() == before)
+                #expect(try await h.counts() == before)
 
                 // Another key is another order.
                 let fresh = try await client.placeOrder(
@@ -215,7 +216,7 @@ struct PlacementTests {
                     headers: [.contentType: "application/json", .testIdempotencyKey: "key-2"])
                 #expect(fresh.status == .accepted)
                 #expect(fresh.json["ticket"] != first.json["ticket"])
-                #expect(try h.counts().orders == before.orders + 1)
+                #expect(try await h.counts().orders == before.orders + 1)
             }
         }
     }
@@ -239,7 +240,7 @@ struct PlacementTests {
                 #expect(responses.allSatisfy { $0.status == .accepted }, "\(responses.map(\.status))")
                 #expect(Set(responses.map(\.text)).count == 1, "every answer is the same body")
             }
-            let counts = try h.counts()
+            let counts = try await h.counts()
             #expect(counts.orders == 1)
             #expect(counts.keys == 1)
         }
@@ -248,14 +249,14 @@ struct PlacementTests {
     @Test("a malformed Idempotency-Key is 422 and writes nothing")
     func badIdempotencyKey() async throws {
         try await withAPI { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 let response = try await client.placeOrder(
                     orderBody(), headers: [.contentType: "application/json",
                                            .testIdempotencyKey: String(repeating: "k", count: 256)])
                 expectValidation(response, field: "Idempotency-Key")
             }
-            #expect(try h.counts() == before)
+            #expect(try await h.counts() == before)
         }
     }
 
@@ -267,11 +268,11 @@ struct PlacementTests {
             try await h.test { client in
                 #expect(try await client.placeOrder(orderBody()).status == .accepted)
                 #expect(try await client.placeOrder(orderBody()).status == .accepted)
-                let before = try h.counts()
+                let before = try await h.counts()
                 let third = try await client.placeOrder(orderBody())
                 expectProblem(third, .serviceUnavailable)
                 expectRetryAfter(third)
-                #expect(try h.counts() == before)
+                #expect(try await h.counts() == before)
 
                 // Once a number is free again, placing works and takes the free number.
                 let claim = try await h.claim()
@@ -289,11 +290,11 @@ struct PlacementTests {
         try await withAPI(store: StoreSettings(maxQueued: 1)) { h in
             try await h.test { client in
                 #expect(try await client.placeOrder(orderBody()).status == .accepted)
-                let before = try h.counts()
+                let before = try await h.counts()
                 let second = try await client.placeOrder(orderBody())
                 expectProblem(second, .serviceUnavailable)
                 expectRetryAfter(second)
-                #expect(try h.counts() == before)
+                #expect(try await h.counts() == before)
 
                 // max_queued counts queued orders only: a cooking one leaves room.
                 _ = try await h.claim()
@@ -306,13 +307,13 @@ struct PlacementTests {
     func stopping() async throws {
         try await withAPI { h in
             h.env.state.markStopping()
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 let response = try await client.placeOrder(orderBody())
                 expectProblem(response, .serviceUnavailable)
                 expectRetryAfter(response)
             }
-            #expect(try h.counts() == before)
+            #expect(try await h.counts() == before)
         }
     }
 }

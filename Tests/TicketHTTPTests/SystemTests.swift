@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 @Suite("Menu, board, health, metrics and routing", .timeLimit(.minutes(1)))
 struct SystemTests {
@@ -126,7 +127,7 @@ struct SystemTests {
     ])
     func methodNotAllowed(_ method: HTTPRequest.Method, _ path: String, _ allowed: [String]) async throws {
         try await withAPI { h in
-            let before = try h.counts()
+            let before = try await h.counts()
             try await h.test { client in
                 let response = try await client.execute(uri: path, method: method, headers: jsonHeaders,
                                                         body: ByteBuffer(string: orderBody()))
@@ -135,7 +136,7 @@ struct SystemTests {
                 let methods = allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 #expect(methods.sorted() == allowed, "Allow: \(allow)")
             }
-            #expect(try h.counts() == before)
+            #expect(try await h.counts() == before)
         }
     }
 }

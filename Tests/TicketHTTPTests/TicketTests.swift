@@ -5,6 +5,7 @@ import Testing
 import TicketCore
 import TicketHTTP
 import TicketStore
+import TicketTestSupport
 
 @Suite("Tickets: GET, cancel and pickup", .timeLimit(.minutes(1)))
 struct TicketTests {

@@ -3,6 +3,7 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketTestSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -3,6 +3,7 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketTestSupport
 
 @Suite("Cooks", .timeLimit(.minutes(1)))
 struct CookingTests {
@@ -61,10 +62,10 @@ struct CookingTests {
             handler.failFirstAttempt(of: a.id)
 
             // While the cook is busy the board's positions say the same thing.
-            #expect(env.store.position(of: c) == 0)
-            #expect(env.store.position(of: a) == 1)
-            #expect(env.store.position(of: b) == 2)
-            #expect(env.store.position(of: d) == 3)
+            #expect(try await env.store.position(of: c) == 0)
+            #expect(try await env.store.position(of: a) == 1)
+            #expect(try await env.store.position(of: b) == 2)
+            #expect(try await env.store.position(of: d) == 3)
 
             handler.release()
             for id in [blocker.id, a.id, b.id, c.id, d.id] {
@@ -94,7 +95,7 @@ struct CookingTests {
             #expect(sweep.signalled, "the sweep sees claimable work and signals it")
             #expect(sweep.requeued == 0 && sweep.expired == 0)
             // A second commit round trip: anything a cook would have done by now has been written.
-            try await env.store.pingWriter()
+            try await env.writeRoundTrip()
             let after = try await env.order(order.id)
             #expect(after.status == .queued)
             #expect(after.attempts == 0)
@@ -150,10 +151,10 @@ struct CookingTests {
             var settings = env.settings.current
             settings.cooks = 1
             env.settings.update(settings)
-            try await env.store.pingWriter()
+            try await env.writeRoundTrip()
             settings.cooks = 3
             env.settings.update(settings)
-            try await env.store.pingWriter()
+            try await env.writeRoundTrip()
 
             var orders: [Order] = []
             for _ in 0..<5 { orders.append(try await env.place()) }

@@ -6,90 +6,24 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
-
-// MARK: - Clocks and waiting
-
-/// A wall clock that starts at the real time and that a test can move forward by hand
-/// (retention and pruning without waiting days).
-final class TestClock: WallClock {
-    private let offset = Mutex<Int64>(0)
-    private let base = SystemWallClock()
-
-    init() {}
-
-    func now() -> Timestamp {
-        let shift = offset.withLock { $0 }
-        return Timestamp(milliseconds: base.now().milliseconds + shift)
-    }
-
-    func advance(seconds: Double) { offset.withLock { $0 += Int64((seconds * 1000).rounded()) } }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Polls `condition` every `poll` until it holds; records an issue and throws at the deadline.
-func waitUntil(_ what: String, timeout: Duration = .seconds(10), poll: Duration = .milliseconds(10),
-               sourceLocation: SourceLocation = #_sourceLocation,
-               _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        if ContinuousClock.now >= deadline {
-            Issue.record("timed out after \(timeout) waiting for \(what)", sourceLocation: sourceLocation)
-            throw TimedOut(what: what)
-        }
-        try await Task.sleep(for: poll)
-    }
-}
-
-/// Polls `produce` every `poll` until it gives a value; records an issue and throws at the deadline.
-func waitFor<T>(_ what: String, timeout: Duration = .seconds(10), poll: Duration = .milliseconds(10),
-                sourceLocation: SourceLocation = #_sourceLocation,
-                _ produce: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if let value = try await produce() { return value }
-        if ContinuousClock.now >= deadline {
-            Issue.record("timed out after \(timeout) waiting for \(what)", sourceLocation: sourceLocation)
-            throw TimedOut(what: what)
-        }
-        try await Task.sleep(for: poll)
-    }
-}
-
-/// A fresh temporary directory, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let dir = FileManager.default.temporaryDirectory
-        .appendingPathComponent("ticketd-kitchen-tests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    return try await body(dir)
-}
-
-/// Loggers for the services under test: quiet unless TICKETD_TEST_LOG names a level.
-func testLogger(_ label: String) -> Logger {
-    var logger = Logger(label: label)
-    let level = ProcessInfo.processInfo.environment["TICKETD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:))
-    logger.logLevel = level ?? .critical
-    return logger
-}
+import TicketStoreSQLite
+import TicketTestSupport
+import TicketWaiting
 
 // MARK: - The kitchen under test
 
 /// What a kitchen test gets: a running store (its writer runs), the kitchen (started unless the
 /// test asked otherwise), its settings box, and the temporary directory holding the database.
 struct KitchenEnv: Sendable {
-    let store: OrderStore
+    let store: any OrderStore
     let kitchen: Kitchen
     let settings: KitchenSettingsBox
     let directory: URL
     let path: String
     /// Opening it lets the kitchen's `run()` begin.
-    let launch: Latch.Gate
+    let launch: Gate
     /// Opens when the kitchen's `run()` has returned.
-    let returned: Latch.Gate
+    let returned: Gate
 
     /// Starts the kitchen (if not started yet) and waits until all its cooks have started.
     func startKitchen(sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -106,6 +40,12 @@ struct KitchenEnv: Sendable {
         try await waitUntil("the kitchen's run to return", timeout: timeout, poll: .milliseconds(5),
                             sourceLocation: sourceLocation) { returned.isOpen }
         return ContinuousClock.now - start
+    }
+
+    /// A write through the store that changes nothing: once it returns, what any cook wrote
+    /// before it has been committed too.
+    func writeRoundTrip() async throws {
+        _ = try await store.pruneFinished(before: Timestamp(milliseconds: 0), limit: 1)
     }
 
     /// A sweeper over the same store and settings.
@@ -167,8 +107,8 @@ func withKitchen(
 ) async throws {
     try await withTemporaryDirectory { (dir: URL) async throws -> Void in
         let path = dir.appendingPathComponent("kitchen.db").path
-        let store = try OrderStore(options: DatabaseOptions(path: path), settings: storeSettings, clock: clock,
-                                   logger: testLogger("ticketd.store"))
+        let store = try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings, clock: clock,
+                                         logger: testLogger("ticketd.store"))
         let box = KitchenSettingsBox(kitchenSettings)
         var factory: (@Sendable (KitchenSettings.HandlerKind) -> any CookingHandler)?
         if let handler { factory = { @Sendable _ in handler } }
@@ -176,7 +116,7 @@ func withKitchen(
                               metrics: NOOPMetricsHandler.instance, logger: testLogger("ticketd.kitchen"),
                               handlerFactory: factory)
         let env = KitchenEnv(store: store, kitchen: kitchen, settings: box, directory: dir, path: path,
-                             launch: Latch.Gate(), returned: Latch.Gate())
+                             launch: Gate(), returned: Gate())
         try await withThrowingTaskGroup(of: Void.self) { (group: inout ThrowingTaskGroup<Void, any Error>) async throws -> Void in
             group.addTask { await store.run() }
             group.addTask {
@@ -197,7 +137,7 @@ func withKitchen(
                 failure = failure ?? error
                 group.cancelAll()  // a kitchen that does not stop must not hang the suite
             }
-            store.writer.close()
+            store.stop()
             try await group.waitForAll()
             if let failure { throw failure }
         }
@@ -212,7 +152,7 @@ func withKitchen(
 final class RecordingHandler: CookingHandler {
     private let log = Mutex<[Int64]>([])
     private let failOnce = Mutex<Set<Int64>>([])
-    private let gate = Latch.Gate()
+    private let gate = Gate()
 
     init() {}
 
@@ -239,7 +179,7 @@ final class ConcurrencyHandler: CookingHandler {
     private struct State {
         var inside = 0
         var most = 0
-        var gate = Latch.Gate()
+        var gate = Gate()
         var cooks: [Int64] = []
     }
     private let state = Mutex(State())
@@ -254,10 +194,10 @@ final class ConcurrencyHandler: CookingHandler {
     func release() { state.withLock { $0.gate }.open() }
 
     /// A new phase: a closed gate and a fresh maximum.
-    func nextPhase() { state.withLock { $0.gate = Latch.Gate(); $0.most = $0.inside } }
+    func nextPhase() { state.withLock { $0.gate = Gate(); $0.most = $0.inside } }
 
     func cook(_ order: Order) async throws {
-        let gate = state.withLock { s -> Latch.Gate in
+        let gate = state.withLock { s -> Gate in
             s.inside += 1
             s.most = max(s.most, s.inside)
             s.cooks.append(order.id)

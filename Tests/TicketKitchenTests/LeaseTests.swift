@@ -3,6 +3,7 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketTestSupport
 
 @Suite("Leases", .timeLimit(.minutes(1)))
 struct LeaseTests {
@@ -52,7 +53,7 @@ struct LeaseTests {
             let sweeper = env.sweeper()
             #expect(await sweeper.runOnce(prune: false).requeued == 0, "the lease has not run out yet")
             try await waitUntil("the ghost's lease to run out", timeout: .seconds(5)) {
-                env.store.clockNow() > ghost.leaseExpiresAt
+                env.store.now() > ghost.leaseExpiresAt
             }
             #expect(try await env.order(placed.id).status == .cooking, "nobody else touched it meanwhile")
 

@@ -2,6 +2,7 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketTestSupport
 
 /// `kitchen.orders_per_cook`: one cook claims several orders in one claim and cooks them side
 /// by side, each under its own lease; with 1 it cooks one at a time.
@@ -32,7 +33,7 @@ struct OrdersPerCookTests {
         try await withKitchen(kitchen: KitchenSettings(cooks: 1, ordersPerCook: 8), startKitchen: false) { env in
             var placed: [Order] = []
             for _ in 0..<20 { placed.append(try await env.place(cookSeconds: 0)) }
-            let batchesBefore = env.store.writer.statistics.requests
+            let batchesBefore = env.store.statistics.writes
             try await env.startKitchen()
             for order in placed {
                 let ready = try await env.waitForStatus(order.id, .ready)
@@ -42,7 +43,7 @@ struct OrdersPerCookTests {
                 #expect(events.last?.detail == "cooked by cook-1")
             }
             // 20 orders, 8 a claim: 3 claims and 3 ready writes (not 20), give or take idle claims.
-            let writes = env.store.writer.statistics.requests - batchesBefore
+            let writes = env.store.statistics.writes - batchesBefore
             #expect(writes < 20, "\(writes) writes for 20 orders")
         }
     }

@@ -3,6 +3,7 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketTestSupport
 
 @Suite("Shutdown", .timeLimit(.minutes(1)))
 struct ShutdownTests {

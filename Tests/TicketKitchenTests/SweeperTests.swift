@@ -3,6 +3,8 @@ import Testing
 import TicketCore
 import TicketKitchen
 import TicketStore
+import TicketStoreSQLite
+import TicketTestSupport
 
 @Suite("Sweeper", .timeLimit(.minutes(1)))
 struct SweeperTests {
@@ -44,7 +46,7 @@ struct SweeperTests {
 
     @Test("pruning deletes finished orders past retention and leaves live ones")
     func pruning() async throws {
-        let clock = TestClock()
+        let clock = TestClock.running()
         try await withKitchen(kitchen: KitchenSettings(cooks: 0, retentionDays: 7), clock: clock, startKitchen: false) { env in
             var old: [Order] = []
             for _ in 0..<3 {
@@ -63,7 +65,7 @@ struct SweeperTests {
             #expect(result.pruned == 3)
             for o in old {
                 #expect(try await env.store.order(id: o.id) == nil, "order \(o.id) should be pruned")
-                #expect(try await env.store.order(ticket: o.ticket) == nil)
+                #expect(try await env.store.ticket(o.ticket)?.order == nil)
             }
             #expect(try await env.order(live.id).status == .queued)
             #expect(try await env.order(recent.id).status == .cancelled)
@@ -75,11 +77,11 @@ struct SweeperTests {
     func sweepWakesCooksForOutsideWrites() async throws {
         try await withKitchen(kitchen: KitchenSettings(cooks: 1)) { env in
             // Another process on the same file: its own notifier, its own writer.
-            let outside = try OrderStore(options: DatabaseOptions(path: env.path), settings: StoreSettings(retry: fastRetry),
-                                         logger: testLogger("ticketd.outside-store"))
+            let outside = try SQLiteOrderStore(options: DatabaseOptions(path: env.path), settings: StoreSettings(retry: fastRetry),
+                                               logger: testLogger("ticketd.outside-store"))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await outside.run() }
-                defer { outside.writer.close() }
+                defer { outside.stop() }
 
                 // A cook that is between two steps when the outside order lands may see it by
                 // itself (its idle deadline is the earliest available_at it reads). Such a round
@@ -100,7 +102,7 @@ struct SweeperTests {
                         continue
                     }
 
-                    let sweptAt = env.store.clockNow()
+                    let sweptAt = env.store.now()
                     let result = await env.sweeper().runOnce(prune: false)
                     #expect(result.signalled, "round \(round): the sweep should find the outside order claimable")
                     let ready = try await env.waitForStatus(placed.id, .ready, timeout: .seconds(3))

@@ -9,17 +9,18 @@ import Foundation
 import Synchronization
 import TicketCore
 import TicketStore
+import TicketStoreSQLite
 
 /// One store on a temporary file, its writer running, and what a benchmark prepared.
 final class Fixture: Sendable {
-    let store: OrderStore
+    let store: SQLiteOrderStore
     let directory: URL
     let writer: Task<Void, Never>
     let claims: [Claim]
     let lastQueued: Order?
     let next = Atomic<Int>(0)
 
-    init(store: OrderStore, directory: URL, writer: Task<Void, Never>, claims: [Claim] = [], lastQueued: Order? = nil) {
+    init(store: SQLiteOrderStore, directory: URL, writer: Task<Void, Never>, claims: [Claim] = [], lastQueued: Order? = nil) {
         self.store = store
         self.directory = directory
         self.writer = writer
@@ -27,17 +28,17 @@ final class Fixture: Sendable {
         self.lastQueued = lastQueued
     }
 
-    static func open() throws -> (OrderStore, URL, Task<Void, Never>) {
+    static func open() throws -> (SQLiteOrderStore, URL, Task<Void, Never>) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ticketd-micro-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let store = try OrderStore(options: DatabaseOptions(path: directory.appendingPathComponent("micro.db").path, synchronous: .full),
+        let store = try SQLiteOrderStore(options: DatabaseOptions(path: directory.appendingPathComponent("micro.db").path, synchronous: .full),
                                    settings: StoreSettings(maxNumber: 1_000_000_000, maxQueued: 1_000_000_000))
         let writer = Task { await store.run() }
         return (store, directory, writer)
     }
 
     func close() async {
-        store.writer.close()
+        store.stop()
         await writer.value
         try? store.close()
         try? FileManager.default.removeItem(at: directory)
@@ -63,7 +64,7 @@ final class Fixture: Sendable {
 let line = [OrderLine(item: "cheeseburger", quantity: 1)]
 
 /// Places `count` orders, 64 at a time (each wave shares a commit); returns them in id order.
-func fill(_ store: OrderStore, count: Int) async throws -> [Order] {
+func fill(_ store: SQLiteOrderStore, count: Int) async throws -> [Order] {
     var orders: [Order] = []
     var placed = 0
     while placed < count {

@@ -1,0 +1,91 @@
+import TicketCore
+import TicketStore
+
+/// Every SQL statement of the store, by name. Statements that change an order guard the
+/// status (and lease) they expect: a row found in another state changes nothing. Lists of
+/// statuses are built from `OrderStatus` (a test holds the schema's CHECK lists and partial
+/// indexes, frozen in migrations, against it).
+enum SQL {
+    /// `'queued','cooking','ready'`: the statuses that hold a ticket number.
+    static let liveStatuses = OrderStatus.live.map { "'\($0.rawValue)'" }.joined(separator: ",")
+    /// The final statuses, quoted and comma-separated.
+    static let finalStatuses = OrderStatus.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
+
+    static let orderByTicket = "SELECT \(OrderRow.columns) FROM orders WHERE ticket = ?"
+    static let orderByID = "SELECT \(OrderRow.columns) FROM orders WHERE id = ?"
+    static let eventsOfOrder = "SELECT from_status, to_status, at, detail FROM order_events WHERE order_id = ? ORDER BY id"
+    static let listByStatus = "SELECT \(OrderRow.columns) FROM orders WHERE status = ? AND id > ? ORDER BY id LIMIT ?"
+    static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
+    static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE status IN (\(liveStatuses)) ORDER BY number"
+    static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
+    /// The position counted in SQL: what the in-memory `QueueIndex` answers without counting
+    /// (tests hold the two against each other). Both halves run on the `orders_queue` partial index: rush ahead of this order's
+    /// priority, then same priority and older.
+    static let position = """
+        SELECT (SELECT count(*) FROM orders WHERE status = 'queued' AND priority > ?1)
+             + (SELECT count(*) FROM orders WHERE status = 'queued' AND priority = ?2 AND id < ?3)
+        """
+    static let nextAvailable = "SELECT min(available_at) FROM orders WHERE status = 'queued'"
+    static let anyClaimable = "SELECT 1 FROM orders WHERE status = 'queued' AND available_at <= ? LIMIT 1"
+
+    // Placement
+    static let lastNumber = "SELECT last_number FROM ticket_counter WHERE id = 1"
+    static let setLastNumber = "UPDATE ticket_counter SET last_number = ? WHERE id = 1"
+    static let numberIsLive = "SELECT 1 FROM orders WHERE number = ? AND status IN (\(liveStatuses))"
+    static let insertOrder = """
+        INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
+                            max_attempts, cook_seconds, available_at, created_at)
+        VALUES (?, ?, 'queued', ?, ?, ?, ?, 1, 0, ?, ?, ?, ?)
+        """
+    static let insertEvent = "INSERT INTO order_events (order_id, from_status, to_status, at, detail) VALUES (?, ?, ?, ?, ?)"
+    static let findIdempotencyKey = "SELECT request_hash, order_id, status_code, response FROM idempotency_keys WHERE key = ?"
+    static let insertIdempotencyKey = "INSERT INTO idempotency_keys (key, request_hash, order_id, status_code, response, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+
+    // Kitchen
+    /// The next claimable orders in claim order (rush first, then oldest), on the `orders_queue`
+    /// partial index. The writer reads them and claims each with `claim` in the same
+    /// transaction; no other writer can come between the two.
+    static let claimable = """
+        SELECT \(OrderRow.columns) FROM orders
+         WHERE status = 'queued' AND available_at <= ?1
+         ORDER BY priority DESC, id LIMIT ?2
+        """
+    /// Claims the orders read by `claimable` (the last argument: their ids as a JSON array) in
+    /// one statement; `sets` is the lifecycle's claim written by `SQLiteOrderStore.update`, whose
+    /// lease token is the claim's random token, a dot and each order's id. No RETURNING: SQLite
+    /// runs RETURNING as a trigger, which turns the update two-pass and journals every page it
+    /// touches; the claimed rows are known without reading them back.
+    static func claim(sets: String) -> String {
+        "UPDATE orders SET \(sets) WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued'"
+    }
+    /// The claim's events, one statement for all of them (?1: the ids as a JSON array).
+    static let claimEvents = """
+        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+        SELECT id, 'queued', 'cooking', ?2, 'claimed by ' || ?3 || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+          FROM orders WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id
+        """
+    /// One event for each order of ?1 (a JSON array of ids), all of the same change.
+    static let eventsOfMany = """
+        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+        SELECT value, ?2, ?3, ?4, ?5 FROM json_each(?1)
+        """
+    static let renewLease = """
+        UPDATE orders SET lease_expires_at = ?3
+         WHERE id = ?1 AND status = 'cooking' AND lease_token = ?2 AND lease_expires_at >= ?4
+        """
+    static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"
+
+    // Maintenance. The sweeps name their partial index: left to itself SQLite takes
+    // `orders_status_id` (status = ?) and reads every row of the status, then sorts (every
+    // ready order each second; with millions of finished orders, each prune read them all).
+    static let expiredLeases = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_cooking_lease WHERE status = 'cooking' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"
+    static let allCooking = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' ORDER BY id LIMIT ?"
+    static let uncollected = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_ready WHERE status = 'ready' AND ready_at < ? ORDER BY ready_at LIMIT ?"
+    static let pruneFinished = """
+        DELETE FROM orders WHERE id IN (
+            SELECT id FROM orders INDEXED BY orders_finished
+             WHERE finished_at IS NOT NULL AND finished_at < ?
+               AND status IN (\(finalStatuses))
+             LIMIT ?)
+        """
+}

@@ -1,0 +1,114 @@
+import GRDB
+import TicketCore
+import TicketStore
+
+/// Reads: on reader connections, never waiting for the writer.
+extension SQLiteOrderStore {
+    /// The order holding `ticket`, or nil.
+    public func order(ticket: String) async throws -> Order? {
+        try await pool.read { db in try Self.fetchOrder(db, ticket: ticket) }
+    }
+
+    /// The order with `id`, or nil.
+    public func order(id: Int64) async throws -> Order? {
+        try await pool.read { db in try Self.fetchOrder(db, id: id) }
+    }
+
+    /// The order holding `ticket` with its position (while queued): from the ticket cache when
+    /// the writer has it, else in one read.
+    public func ticket(_ ticket: String) async throws -> TicketState? {
+        if let order = tickets.order(ticket: ticket) {
+            return TicketState(order: order, position: order.status == .queued ? queuedPosition(of: order) : nil)
+        }
+        return try await pool.read { db in
+            guard let order = try Self.fetchOrder(db, ticket: ticket) else { return nil }
+            return TicketState(order: order, position: order.status == .queued ? self.queuedPosition(of: order) : nil)
+        }
+    }
+
+    public func position(of order: Order) async throws -> Int { queuedPosition(of: order) }
+
+    /// The number of queued orders that will be claimed before `order` (0 = next), from the
+    /// in-memory queue index (a binary search, however long the queue).
+    func queuedPosition(of order: Order) -> Int {
+        queue.position(id: order.id, priority: order.priority)
+    }
+
+    /// Queued orders now, from the in-memory queue index.
+    public var queuedCount: Int { queue.count }
+
+    /// The order and its history, oldest event first.
+    public func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])? {
+        try await pool.read { db in
+            guard let order = try Self.fetchOrder(db, id: id) else { return nil }
+            let events = try Row.fetchAll(db.cachedStatement(sql: SQL.eventsOfOrder), arguments: [id]).map(OrderRow.event)
+            return (order, events)
+        }
+    }
+
+    /// Orders oldest first, optionally of one status, after the id `after`.
+    public func listOrders(status: OrderStatus?, limit: Int, after: Int64?) async throws -> [Order] {
+        try await pool.read { db in
+            let rows: [Row]
+            if let status {
+                rows = try Row.fetchAll(db.cachedStatement(sql: SQL.listByStatus),
+                                        arguments: [status.rawValue, after ?? 0, limit])
+            } else {
+                rows = try Row.fetchAll(db.cachedStatement(sql: SQL.listAll), arguments: [after ?? 0, limit])
+            }
+            return try rows.map(OrderRow.order)
+        }
+    }
+
+    /// The public board: live numbers, preparing (queued or cooking) and ready.
+    public func board() async throws -> Board {
+        try await pool.read { db in
+            var board = Board()
+            let rows = try Row.fetchAll(db.cachedStatement(sql: SQL.board))
+            for row in rows {
+                let number: Int = row[0]
+                let status: String = row[1]
+                if status == OrderStatus.ready.rawValue { board.ready.append(number) } else { board.preparing.append(number) }
+            }
+            return board
+        }
+    }
+
+    /// Live orders by status (queued, cooking, ready): the queue depth figures.
+    public func liveCounts() async throws -> [OrderStatus: Int] {
+        try await pool.read { db in
+            var counts: [OrderStatus: Int] = [.queued: 0, .cooking: 0, .ready: 0]
+            for status in OrderStatus.live {
+                counts[status] = try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
+            }
+            return counts
+        }
+    }
+
+    /// The earliest time a queued order becomes claimable, or nil when nothing is queued.
+    public func nextAvailableAt() async throws -> Timestamp? {
+        try await pool.read { db in
+            try String.fetchOne(db.cachedStatement(sql: SQL.nextAvailable)).flatMap { Timestamp(rfc3339: $0) }
+        }
+    }
+
+    /// True when a queued order is claimable now.
+    public func hasClaimableWork(now: Timestamp) async throws -> Bool {
+        try await pool.read { db in
+            try Int.fetchOne(db.cachedStatement(sql: SQL.anyClaimable), arguments: [now.rfc3339]) != nil
+        }
+    }
+
+    static func fetchOrder(_ db: Database, ticket: String) throws -> Order? {
+        try Row.fetchOne(db.cachedStatement(sql: SQL.orderByTicket), arguments: [ticket]).map(OrderRow.order)
+    }
+
+    static func fetchOrder(_ db: Database, id: Int64) throws -> Order? {
+        try Row.fetchOne(db.cachedStatement(sql: SQL.orderByID), arguments: [id]).map(OrderRow.order)
+    }
+
+    static func position(_ db: Database, of order: Order) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: SQL.position),
+                         arguments: [order.priority.rawValue, order.priority.rawValue, order.id]) ?? 0
+    }
+}

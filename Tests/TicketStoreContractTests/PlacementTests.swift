@@ -1,0 +1,135 @@
+import Foundation
+import Synchronization
+import Testing
+import TicketCore
+import TicketStore
+import TicketTestSupport
+
+@Suite("Placement", .timeLimit(.minutes(1)))
+struct PlacementTests {
+    @Test("1,000 concurrent placements: distinct tickets and numbers, group-committed in batches", arguments: StoreKind.allCases)
+    func concurrentPlacements(kind: StoreKind) async throws {
+        try await withStore(kind, settings: StoreSettings(maxNumber: 5000, maxQueued: 5000)) { env in
+            let store = env.store
+            let placements = try await withThrowingTaskGroup(of: Placement.self) { group in
+                for i in 0..<1000 {
+                    group.addTask { try await store.place(order(quantity: i % 20 + 1)) }
+                }
+                return try await group.reduce(into: [Placement]()) { $0.append($1) }
+            }
+            #expect(placements.count == 1000)
+            #expect(placements.allSatisfy { !$0.replayed && $0.statusCode == 202 && $0.order.status == .queued })
+            #expect(Set(placements.map(\.order.ticket)).count == 1000)
+            #expect(Set(placements.map(\.order.number)).count == 1000)
+            #expect(Set(placements.map(\.order.id)).count == 1000)
+            // Nothing was free-then-taken twice: numbers are exactly 1…1000, in commit order.
+            let byID = placements.map(\.order).sorted { $0.id < $1.id }
+            #expect(byID.map(\.number) == Array(1...1000))
+
+            // The writer counts a batch just after resuming its callers.
+            try await waitUntil("the writer's statistics to count every request") {
+                store.statistics.writes == 1000
+            }
+            let stats = store.statistics
+            #expect(stats.writes == 1000)
+            #expect(stats.failedCommits == 0)
+            #expect(stats.commits < 500, "\(stats.commits) batches for 1000 placements")
+
+            let counts = try await env.probe.tableCounts()
+            #expect(counts == TableCounts(orders: 1000, events: 1000, keys: 0, lastNumber: 1000))
+        }
+    }
+
+    @Test("a placement writes the order and exactly one (NULL -> queued) event", arguments: StoreKind.allCases)
+    func placementIsWhole(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            let store = env.store
+            let new = NewOrder(items: [OrderLine(item: "cheeseburger", quantity: 2), OrderLine(item: "cola", quantity: 1)],
+                               customer: "Ana \"the\" cook", note: "no onions\nplease", priority: .rush, cookSeconds: 8.5)
+            let placed = try await store.place(new, idempotency: IdempotencyKey(key: "k1", requestHash: "h1"))
+            let o = placed.order
+            #expect(!placed.replayed)
+            #expect(placed.statusCode == 202)
+            #expect(o.number == 1)
+            #expect(o.status == .queued)
+            #expect(o.version == 1)
+            #expect(o.attempts == 0)
+            #expect(o.maxAttempts == 3)
+            #expect(o.items == new.items)
+            #expect(o.customer == new.customer)
+            #expect(o.note == new.note)
+            #expect(o.priority == .rush)
+            #expect(o.cookSeconds == 8.5)
+            #expect(o.createdAt == TestClock.start)
+            #expect(o.availableAt == TestClock.start)
+            #expect(o.cookingAt == nil && o.readyAt == nil && o.finishedAt == nil)
+            #expect(o.leaseOwner == nil && o.leaseExpiresAt == nil && o.lastError == nil)
+            #expect(TicketID.isWellFormed(o.ticket[...]))
+
+            // Read back through a reader connection: the same order.
+            #expect(try await store.ticket(o.ticket)?.order == o)
+            let (stored, events) = try #require(try await store.orderWithEvents(id: o.id))
+            #expect(stored == o)
+            #expect(events == [OrderEventRecord(from: nil, to: .queued, at: TestClock.start, detail: "placed")])
+            #expect(try await env.probe.tableCounts() == TableCounts(orders: 1, events: 1, keys: 1, lastNumber: 1))
+            #expect(try await env.probe.scalar("SELECT order_id FROM idempotency_keys WHERE key = 'k1'") == Int(o.id))
+            #expect(try await env.probe.scalar("SELECT count(*) FROM order_events WHERE order_id = ? AND from_status IS NULL AND to_status = 'queued'",
+                                           [o.id]) == 1)
+            // Items are stored as JSON that sqlite3 can read.
+            #expect(try await env.probe.scalar("SELECT json_extract(items, '$[0].quantity') FROM orders WHERE id = ?", [o.id]) == 2)
+        }
+    }
+
+    @Test("a refused placement (queue full) leaves no row behind", arguments: StoreKind.allCases)
+    func queueFullLeavesNothing(kind: StoreKind) async throws {
+        try await withStore(kind, settings: StoreSettings(maxNumber: 99, maxQueued: 2)) { env in
+            let store = env.store
+            _ = try await store.place(order())
+            _ = try await store.place(order())
+            let before = try await env.probe.tableCounts()
+            await #expect(throws: StoreError.queueFull) {
+                try await store.place(order(), idempotency: IdempotencyKey(key: "full", requestHash: "h"))
+            }
+            #expect(try await env.probe.tableCounts() == before)
+            #expect(before == TableCounts(orders: 2, events: 2, keys: 0, lastNumber: 2))
+            // The refused key was not kept: once there is room, it places a new order.
+            let claim = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
+            #expect(claim.order.number == 1)
+            let placed = try await store.place(order(), idempotency: IdempotencyKey(key: "full", requestHash: "h"))
+            #expect(!placed.replayed)
+            #expect(placed.order.number == 3)
+        }
+    }
+
+    @Test("max_queued counts queued orders only", arguments: StoreKind.allCases)
+    func maxQueuedCountsQueuedOnly(kind: StoreKind) async throws {
+        try await withStore(kind, settings: StoreSettings(maxNumber: 99, maxQueued: 1)) { env in
+            let store = env.store
+            let a = try await store.place(order()).order
+            await #expect(throws: StoreError.queueFull) { try await store.place(order()) }
+            let claim = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
+            #expect(claim.order.id == a.id)
+            let b = try await store.place(order()).order          // a is cooking now
+            await #expect(throws: StoreError.queueFull) { try await store.place(order()) }
+            _ = try await store.markReady(orderID: a.id, lease: claim.lease)
+            await #expect(throws: StoreError.queueFull) { try await store.place(order()) }
+            _ = try await store.cancel(ticket: b.ticket)
+            _ = try await store.place(order())
+            #expect(try await store.liveCounts() == [.queued: 1, .cooking: 0, .ready: 1])
+        }
+    }
+
+
+
+    @Test("writes after the writer is closed fail with closed", arguments: StoreKind.allCases)
+    func closedWriter(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            _ = try await env.store.place(order())
+            env.store.stop()
+            await #expect(throws: StoreError.closed) { try await env.store.place(order()) }
+            await #expect(throws: StoreError.closed) { try await env.store.claimNext(cook: "c", leaseSeconds: 1) }
+            // Reads still work.
+            #expect(try await env.probe.tableCounts().orders == 1)
+        }
+    }
+}

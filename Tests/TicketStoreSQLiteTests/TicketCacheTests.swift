@@ -1,0 +1,123 @@
+import GRDB
+import Testing
+import TicketCore
+import TicketStore
+@testable import TicketStoreSQLite
+import TicketTestSupport
+
+/// Polls answer from the writer-filled ticket cache; what they answer must always be what the
+/// table holds once the writer has run (it notices outside writes at its next batch).
+@Suite("Ticket cache", .timeLimit(.minutes(1)))
+struct TicketCacheTests {
+    func expectAgrees(_ env: StoreEnv, step: String) async throws {
+        let rows = try await env.store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT \(OrderRow.columns) FROM orders").map(OrderRow.order)
+        }
+        for order in rows {
+            let (polled, _) = try #require(try await env.store.ticket(order.ticket).map { ($0.order, $0.position) })
+            #expect(polled == order, "ticket of order \(order.id) after \(step)")
+        }
+    }
+
+    @Test func pollsAgreeWithTheTableThroughARandomMix() async throws {
+        let settings = StoreSettings(maxNumber: 100_000, maxQueued: 100_000,
+                                     retry: RetryPolicy(maxAttempts: 2, baseSeconds: 0, maxSeconds: 0))
+        try await withStore(settings: settings) { env in
+            let store = env.store
+            var rng = SystemRandomNumberGenerator()
+            var claims: [Claim] = []
+            var ready: [String] = []
+            for step in 0..<200 {
+                var what = "nothing"
+                switch Int.random(in: 0..<100, using: &rng) {
+                case 0..<35:
+                    _ = try await store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)], cookSeconds: 1))
+                    what = "a placement"
+                case 35..<55:
+                    claims += try await store.claimNext(cook: "c", leaseSeconds: 60, limit: Int.random(in: 1...3, using: &rng))
+                    what = "a claim"
+                case 55..<70:
+                    if let claim = claims.popLast() {
+                        ready.append(try await store.markReady(orderID: claim.order.id, lease: claim.lease).ticket)
+                        what = "ready"
+                    }
+                case 70..<77:
+                    if let claim = claims.popLast() {
+                        _ = try await store.failAttempt(orderID: claim.order.id, lease: claim.lease, error: "x",
+                                                        retry: Bool.random(using: &rng))
+                        what = "a failed attempt"
+                    }
+                case 77..<85:
+                    if let ticket = ready.popLast() { _ = try await store.pickup(ticket: ticket); what = "a pickup" }
+                case 85..<92:
+                    let queued = try await store.listOrders(status: .queued, limit: 50, after: nil)
+                    if let victim = queued.randomElement(using: &rng) {
+                        _ = try await store.cancel(ticket: victim.ticket)
+                        what = "a cancel"
+                    }
+                default:
+                    // An operator's sqlite3 changes a live order behind the store's back.
+                    let queue = try DatabaseQueue(path: env.path)
+                    try await queue.write { db in
+                        try db.execute(sql: """
+                            UPDATE orders SET note = 'changed outside', version = version + 1
+                             WHERE id = (SELECT max(id) FROM orders WHERE status IN ('queued','ready'))
+                            """)
+                    }
+                    try queue.close()
+                    try await store.pingWriter()  // the next batch notices it
+                    what = "an outside update"
+                }
+                try await expectAgrees(env, step: "step \(step): \(what)")
+            }
+        }
+    }
+
+    /// Two generations: a full current one becomes the previous one; a poll moves its order back
+    /// into the current one; an update always wins over an older copy; final orders leave.
+    @Test func evictionKeepsWhatIsUsedAndNeverServesAnOlderState() {
+        func order(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
+            Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
+                  items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
+                  leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
+                  createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
+        }
+        let cache = TicketCache(generationSize: 2)
+        cache.apply([order("A", version: 1), order("B", version: 1)])  // current full: becomes previous
+        cache.apply([order("C", version: 1)])
+        #expect(cache.count == 3)
+        #expect(cache.order(ticket: "A")?.version == 1)    // moved back: current {C, A} is full, previous
+        #expect(cache.order(ticket: "B") == nil)          // B was in the dropped generation
+        cache.apply([order("A", version: 2)])              // the update replaces the older copy
+        #expect(cache.order(ticket: "A")?.version == 2)
+        cache.apply([order("C", version: 2, status: .cooking)])
+        #expect(cache.order(ticket: "C")?.version == 2)
+        cache.apply([order("A", version: 3, status: .pickedUp)])  // final: gone from both
+        #expect(cache.order(ticket: "A") == nil)
+        cache.removeAll()
+        #expect(cache.count == 0 && cache.order(ticket: "C") == nil)
+    }
+
+    @Test func aClaimOfSeveralTakesThemInClaimOrderEachWithItsOwnLease() async throws {
+        try await withStore { env in
+            let store = env.store
+            let normal = try await store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)]))
+            let rush = try await store.place(NewOrder(items: [OrderLine(item: "cola", quantity: 1)], priority: .rush))
+            let later = try await store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 2)]))
+            let claims = try await store.claimNext(cook: "grill", leaseSeconds: 30, limit: 5)
+            #expect(claims.map(\.order.id) == [rush.order.id, normal.order.id, later.order.id])
+            #expect(Set(claims.map(\.lease)).count == 3)
+            #expect(claims.allSatisfy { $0.order.status == .cooking && $0.order.attempts == 1 && $0.order.leaseOwner == "grill" })
+            #expect(try await store.claimNext(cook: "grill", leaseSeconds: 30, limit: 5).isEmpty)
+            // Each lease holds its own order only.
+            await #expect(throws: StoreError.leaseLost) {
+                _ = try await store.markReady(orderID: claims[0].order.id, lease: claims[1].lease)
+            }
+            for claim in claims {
+                #expect(try await store.markReady(orderID: claim.order.id, lease: claim.lease).status == .ready)
+            }
+            let events = try await store.orderWithEvents(id: normal.order.id)
+            #expect(events?.1.map(\.to) == [.queued, .cooking, .ready])
+        }
+    }
+}
