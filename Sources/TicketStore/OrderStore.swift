@@ -68,6 +68,12 @@ public protocol OrderStore: AnyObject, Sendable {
     func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
                while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim]
 
+    /// Claims the order `orderID` for `cook` while it is queued (a kitchen screen's *start* on a
+    /// card), with a lease and one attempt counted, whether or not it is next in claim order.
+    /// Throws `notFound`, or `invalidTransition` once it is no longer queued: two screens never
+    /// cook the same order.
+    func claim(orderID: Int64, cook: String, leaseSeconds: Double) async throws -> Claim
+
     /// Extends the lease to `leaseSeconds` from now. Throws `leaseLost` if it no longer holds.
     func renewLease(orderID: Int64, lease: String, leaseSeconds: Double) async throws -> Timestamp
     /// Marks the order ready. Throws `leaseLost` if the lease no longer holds: a late `ready`

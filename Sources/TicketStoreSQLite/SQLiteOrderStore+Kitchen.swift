@@ -37,6 +37,19 @@ extension SQLiteOrderStore {
         }
     }
 
+    public func claim(orderID: Int64, cook: String, leaseSeconds: Double) async throws -> Claim {
+        let now = self.now()
+        let token = TicketID.generate()
+        let lease = Transition.Lease(token: "\(token).\(orderID)", owner: cook, expiresAt: now.adding(seconds: leaseSeconds))
+        return try await writer.write { db, effects in
+            guard let order = try Self.fetchOrder(db, id: orderID) else { throw StoreError.notFound }
+            let claimed = try self.transition(db, order, .claim, now: now,
+                                              detail: "claimed by \(cook) (attempt \(order.attempts + 1) of \(order.maxAttempts))",
+                                              inputs: Transition.Inputs(lease: lease), effects: &effects)
+            return Claim(order: claimed, lease: lease.token, leaseExpiresAt: lease.expiresAt)
+        }
+    }
+
     /// Claims what is claimable now, in one write; empty when nothing is.
     func claimNow(cook: String, leaseSeconds: Double, limit: Int) async throws -> [Claim] {
         try await writer.write(claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit))

@@ -37,6 +37,8 @@ public final class ChangeFeed: Sendable {
         var nextID: UInt64 = 0
         var ticketListeners: [String: [UInt64: Listener]] = [:]
         var subscriberCount = 0
+        /// Listeners to every commit (the board's feed): each commit's changes, in order.
+        var commitListeners: [UInt64: AsyncStream<[Order]>.Continuation] = [:]
     }
 
     private let state = Mutex(State())
@@ -144,13 +146,31 @@ public final class ChangeFeed: Sendable {
 
     /// Ends every ticket subscription and waiter (shutdown: waiting pollers answer at once).
     public func finishAllSubscriptions() {
-        let all = state.withLock { s -> [Listener] in
+        let (all, commits) = state.withLock { s -> ([Listener], [AsyncStream<[Order]>.Continuation]) in
             let all = s.ticketListeners.values.flatMap(\.values)
+            let commits = Array(s.commitListeners.values)
             s.ticketListeners = [:]
+            s.commitListeners = [:]
             s.subscriberCount = 0
-            return all
+            return (all, commits)
         }
         for l in all { l.finish() }
+        for c in commits { c.finish() }
+    }
+
+    // MARK: Every commit
+
+    /// Every committed change from now on, one element per commit (the board's feed, which
+    /// recomputes the board after changes). A listener that falls behind keeps the newest 256
+    /// commits. Ends at `finishAllSubscriptions()` or when the stream is dropped.
+    public func commits() -> AsyncStream<[Order]> {
+        let (stream, continuation) = AsyncStream<[Order]>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let id = nextID()
+        state.withLock { $0.commitListeners[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.commitListeners.removeValue(forKey: id) }
+        }
+        return stream
     }
 
     // MARK: Work
@@ -177,8 +197,9 @@ public final class ChangeFeed: Sendable {
     /// it queued claimable work. Stores call it after the commit, never before.
     public func publish(changes: [Order], workAdded: Bool) {
         if !changes.isEmpty {
-            let deliveries = state.withLock { s -> [(Listener, Order)] in
-                guard !s.ticketListeners.isEmpty else { return [] }
+            let (deliveries, commitListeners) = state.withLock { s -> ([(Listener, Order)], [AsyncStream<[Order]>.Continuation]) in
+                let commitListeners = s.commitListeners.isEmpty ? [] : Array(s.commitListeners.values)
+                guard !s.ticketListeners.isEmpty else { return ([], commitListeners) }
                 var out: [(Listener, Order)] = []
                 for (index, order) in changes.enumerated() {
                     guard let listeners = s.ticketListeners[order.ticket] else { continue }
@@ -190,9 +211,10 @@ public final class ChangeFeed: Sendable {
                         out.append((l, order))
                     }
                 }
-                return out
+                return (out, commitListeners)
             }
             for (l, order) in deliveries { l.deliver(order) }
+            for c in commitListeners { c.yield(changes) }
         }
         if workAdded { signalWork() }
     }

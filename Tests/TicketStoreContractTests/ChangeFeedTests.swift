@@ -99,4 +99,18 @@ struct ChangeFeedTests {
             #expect(ContinuousClock.now - start < .seconds(10))
         }
     }
+
+    @Test("a listener to every commit gets each commit's changes, in commit order", arguments: StoreKind.allCases)
+    func everyCommit(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            let store = env.store
+            let commits = store.changes.commits()
+            let a = try await store.place(order()).order
+            let b = try await store.place(order()).order
+            _ = try await store.cancel(ticket: a.ticket)
+            let seen = try #require(await collect(commits, count: 3))
+            #expect(seen.map { $0.map(\.id) } == [[a.id], [b.id], [a.id]])
+            #expect(seen.last?.first?.status == .cancelled)
+        }
+    }
 }

@@ -255,5 +255,26 @@ struct KitchenTests {
     }
 
 
-}
 
+    @Test("a claim of one order by id: only while queued, in any place of the queue; a second claim is refused",
+          arguments: StoreKind.allCases)
+    func claimByID(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            let store = env.store
+            let first = try await store.place(order()).order
+            let second = try await store.place(order()).order
+            let claim = try await store.claim(orderID: second.id, cook: "screen-1", leaseSeconds: 60)
+            #expect(claim.order.id == second.id && claim.order.status == .cooking && claim.order.attempts == 1)
+            #expect(claim.order.leaseOwner == "screen-1" && claim.leaseExpiresAt == env.clock.now().adding(seconds: 60))
+            #expect(try await store.order(id: second.id) == claim.order)
+            #expect(try await env.events(id: second.id).last?.detail == "claimed by screen-1 (attempt 1 of 3)")
+            await #expect(throws: StoreError.invalidTransition(InvalidTransition(from: .cooking, event: .claim))) {
+                try await store.claim(orderID: second.id, cook: "screen-2", leaseSeconds: 60)
+            }
+            await #expect(throws: StoreError.notFound) { try await store.claim(orderID: 9999, cook: "screen-2", leaseSeconds: 60) }
+            // The first order is still next, at position 0; the lease works like any other.
+            #expect(try await store.position(of: first) == 0)
+            #expect(try await store.markReady(orderID: second.id, lease: claim.lease).status == .ready)
+        }
+    }
+}
