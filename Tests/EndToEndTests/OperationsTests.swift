@@ -278,8 +278,12 @@ struct OperationsTests {
         #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/README.md")))
         // The installed configuration is valid once the credential exists where it points.
         let tokenCopy = try dir.write("token-copy", token)
+        // Outside the service the credential is not there: check-config says so, checks the rest
+        // and succeeds (the command the configuration's own comment gives).
         let checked = try await runTicketd(["check-config", "--config", path("etc/ticketd/ticketd.yaml")], in: dir.url)
-        #expect(!checked.status.isCleanExit && checked.stderr.contains("admin_token_file"), "\(checked)")
+        #expect(checked.status.isCleanExit, "\(checked)")
+        #expect(checked.stdout.contains("systemd credential"), "\(checked)")
+        #expect(config.contains("ticketd check-config --config /etc/ticketd/ticketd.yaml"))
         let local = try dir.write("local.yaml", config.replacingOccurrences(
             of: "/run/credentials/ticketd.service/admin-token", with: tokenCopy))
         let checkedLocal = try await runTicketd(["check-config", "--config", local], in: dir.url)
@@ -309,6 +313,42 @@ struct OperationsTests {
         #expect(purge.status.isCleanExit, "\(purge)")
         #expect(!fm.fileExists(atPath: path("etc/ticketd")))
         #expect(!fm.fileExists(atPath: path("var/lib/ticketd")))
+    }
+}
+
+extension OperationsTests {
+    /// The installed configuration names the admin token as a systemd credential, which exists
+    /// only inside the service: `check-config` outside it exited 78, though the configuration's
+    /// own comment gives that command.
+    @Test("check-config outside systemd: a credential token is reported, the rest checked, exit 0; serve still refuses")
+    func checkConfigWithCredential() async throws {
+        let dir = try ScratchDirectory("credential")
+        defer { dir.remove() }
+        // A credential path of a service that does not run here.
+        let credential = "/run/credentials/ticketd-test-\(UUID().uuidString).service/admin-token"
+        let config = try dir.write("ticketd.yaml", "admin_token_file: \(credential)\nmenu: [{item: cola, cook_seconds: 0}]\n")
+        let checked = try await runTicketd(["check-config", "--config", config], in: dir.url)
+        #expect(checked.status.isCleanExit, "\(checked)")
+        #expect(checked.stdout.contains("configuration OK"), "\(checked)")
+        #expect(checked.stdout.contains("\(credential) is a systemd credential, readable only inside the service"), "\(checked)")
+
+        // The rest is still checked.
+        let bad = try dir.write("bad.yaml", "admin_token_file: \(credential)\nmax_connections: 0\n")
+        let refused = try await runTicketd(["check-config", "--config", bad], in: dir.url)
+        #expect(refused.status == ExitStatus(code: 78, bySignal: false), "\(refused)")
+        #expect(refused.stderr.contains("max_connections"), "\(refused)")
+
+        // A token file elsewhere that cannot be read is still an error.
+        let elsewhere = try dir.write("elsewhere.yaml", "admin_token_file: \(dir.path("no-such-token"))\n")
+        let missing = try await runTicketd(["check-config", "--config", elsewhere], in: dir.url)
+        #expect(missing.status == ExitStatus(code: 78, bySignal: false), "\(missing)")
+        #expect(missing.stderr.contains("admin_token_file"), "\(missing)")
+
+        // serve needs the token itself (SPEC: a configured file that cannot be read stops the daemon).
+        let served = try await runTicketd(["serve", "--config", config, "--listen", "127.0.0.1:0", "--db", dir.path("t.db")],
+                                          in: dir.url)
+        #expect(served.status == ExitStatus(code: 78, bySignal: false), "\(served)")
+        #expect(served.stderr.contains("admin_token_file"), "\(served)")
     }
 }
 
