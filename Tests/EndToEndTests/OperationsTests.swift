@@ -317,6 +317,36 @@ struct OperationsTests {
 }
 
 extension OperationsTests {
+    /// `scripts/install --help` used to install (it read no arguments). BINARY names a built
+    /// binary, so a script that ignored its arguments would install at once rather than build.
+    @Test("install and uninstall: --help prints usage and exits 0, an unknown argument exits 2; nothing is written",
+          arguments: [("install", "--help", 0), ("install", "-h", 0), ("install", "--bogus", 2),
+                      ("install", "--no-build --bogus", 2), ("uninstall", "--help", 0), ("uninstall", "--bogus", 2),
+                      ("uninstall", "--purge --bogus", 2)])
+    func scriptArguments(_ script: String, _ arguments: String, _ expected: Int32) async throws {
+        let dir = try ScratchDirectory("install-args")
+        defer { dir.remove() }
+        let root = dir.url.appendingPathComponent("root")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        // Something for a wrongful uninstall to remove.
+        let kept = root.appendingPathComponent("usr/local/bin/ticketd")
+        if script == "uninstall" {
+            try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("binary".utf8).write(to: kept)
+        }
+        let before = try Self.listing(root)
+        let binary = try TicketdBinary.require()
+        let result = try await runProgram("/bin/bash", [packageRoot.appendingPathComponent("scripts/\(script)").path]
+                                          + arguments.split(separator: " ").map(String.init),
+                                          in: packageRoot, environment: ["DESTDIR": root.path, "BINARY": binary.path],
+                                          timeout: 20)
+        #expect(result.status == ExitStatus(code: expected, bySignal: false), "\(result)")
+        let usage = expected == 0 ? result.stdout : result.stderr
+        #expect(usage.contains("Usage: scripts/\(script)"), "\(result)")
+        if expected != 0 { #expect(result.stderr.contains("unknown argument"), "\(result)") }
+        #expect(try Self.listing(root) == before, "scripts/\(script) \(arguments) changed the staging root")
+    }
+
     /// The installed configuration names the admin token as a systemd credential, which exists
     /// only inside the service: `check-config` outside it exited 78, though the configuration's
     /// own comment gives that command.
@@ -349,6 +379,13 @@ extension OperationsTests {
                                           in: dir.url)
         #expect(served.status == ExitStatus(code: 78, bySignal: false), "\(served)")
         #expect(served.stderr.contains("admin_token_file"), "\(served)")
+    }
+
+    /// Every path under `root`, relative to it.
+    static func listing(_ root: URL) throws -> [String] {
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(atPath: root.path) else { throw HarnessError("cannot list \(root.path)") }
+        return walker.compactMap { $0 as? String }.sorted()
     }
 }
 
