@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-/// Operating ticketd: the systemd unit, sd_notify, the README's sqlite3 recipes, install.
+/// Operating ticketd: the systemd unit, sd_notify, the operator's guide's sqlite3 recipes, install.
 @Suite("Operations", .serialized, .timeLimit(.minutes(3)))
 struct OperationsTests {
     static let unit = packageRoot.appendingPathComponent("systemd/ticketd.service")
@@ -154,14 +154,14 @@ struct OperationsTests {
         }
     }
 
-    // MARK: README sqlite3 recipes
+    // MARK: sqlite3 recipes of docs/operations.md
 
-    /// The `sqlite3 -readonly …` commands in README.md's "Inspecting the queue" section, each
-    /// with the header line of the sample output shown under it.
-    static func readmeRecipes() throws -> [(query: String, header: String)] {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let start = readme.range(of: "## Inspecting the queue") else { return [] }
-        let section = readme[start.upperBound...].prefix { _ in true }
+    /// The `sqlite3 -readonly …` commands in docs/operations.md's "Inspecting the queue" section,
+    /// each with the header line of the sample output shown under it.
+    static func documentedRecipes() throws -> [(query: String, header: String)] {
+        let guide = try String(contentsOf: packageRoot.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        guard let start = guide.range(of: "## Inspecting the queue") else { return [] }
+        let section = guide[start.upperBound...].prefix { _ in true }
         let end = section.range(of: "\n## ")?.lowerBound ?? section.endIndex
         let lines = section[..<end].components(separatedBy: "\n")
         var recipes: [(String, String)] = []
@@ -180,11 +180,11 @@ struct OperationsTests {
         return recipes
     }
 
-    @Test("every sqlite3 recipe in the README runs against a live daemon's database, with the documented columns")
+    @Test("every sqlite3 recipe in docs/operations.md runs against a live daemon's database, with the documented columns")
     func readmeRecipesRun() async throws {
         let sqlite3 = "/usr/bin/sqlite3"
         try #require(FileManager.default.isExecutableFile(atPath: sqlite3), "sqlite3 is needed (scripts/ensure-deps installs it)")
-        let recipes = try Self.readmeRecipes()
+        let recipes = try Self.documentedRecipes()
         #expect(recipes.count >= 6, "found \(recipes.count) recipes")
 
         let dir = try ScratchDirectory("recipes")
@@ -244,7 +244,7 @@ struct OperationsTests {
             let lines = result.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             #expect(lines.first.map { $0.split(separator: " ", omittingEmptySubsequences: true) }
                     == header.split(separator: " ", omittingEmptySubsequences: true).map { $0 },
-                    "\(query): columns \(lines.first ?? "none"), README shows \(header)")
+                    "\(query): columns \(lines.first ?? "none"), docs/operations.md shows \(header)")
             #expect(lines.count >= 3, "\(query) printed no rows:\n\(result.stdout)")
         }
         let counts = try await runProgram(sqlite3, ["-readonly", dir.path("t.db"), "SELECT group_concat(status) FROM (SELECT DISTINCT status FROM orders ORDER BY status)"], in: dir.url)
@@ -275,7 +275,18 @@ struct OperationsTests {
         #expect(token.count >= 32)
         let mode = try #require(try fm.attributesOfItem(atPath: path("etc/ticketd/admin-token"))[.posixPermissions] as? Int)
         #expect(mode & 0o077 == 0, "admin-token mode \(String(mode, radix: 8))")
+        // The unit's Documentation= names a document that is installed.
+        let documented = unit.split(separator: "\n").first { $0.hasPrefix("Documentation=") } ?? ""
+        let files = documented.split(separator: " ").compactMap { word -> String? in
+            guard let range = word.range(of: "file:") else { return nil }
+            return String(word[range.upperBound...])
+        }
+        #expect(!files.isEmpty, "Documentation= names no file: \(documented)")
+        for file in files { #expect(fm.fileExists(atPath: path(String(file.dropFirst()))), "\(file) is not installed") }
+        #expect(!documented.contains("example.invalid"))
         #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/README.md")))
+        #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/docs/operations.md")))
+        #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/docs/api.md")))
         // The installed configuration is valid once the credential exists where it points.
         let tokenCopy = try dir.write("token-copy", token)
         // Outside the service the credential is not there: check-config says so, checks the rest
