@@ -244,8 +244,7 @@ extension ConfigurationLoader {
     /// Inside a service (`$CREDENTIALS_DIRECTORY` set and holding the path) a missing credential
     /// is an error, as it is for `serve`.
     public static func checkAdminToken(_ config: DaemonConfiguration,
-                                       environment: [String: String] = ProcessInfo.processInfo.environment,
-                                       isReadable: (String) -> Bool = { FileManager.default.isReadableFile(atPath: $0) })
+                                       environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> AdminTokenCheck {
         guard let path = config.adminTokenFile else { return .notConfigured }
         do {
@@ -253,7 +252,9 @@ extension ConfigurationLoader {
             return .readable
         } catch let error as ConfigurationError {
             // A file that can be read but is empty is wrong wherever it is read.
-            guard !isReadable(path), isServiceCredential(path, environment: environment) else { throw error }
+            guard !FileManager.default.isReadableFile(atPath: path), isServiceCredential(path, environment: environment) else {
+                throw error
+            }
             return .serviceCredential(path: path)
         }
     }
