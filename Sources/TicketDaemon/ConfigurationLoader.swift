@@ -227,6 +227,55 @@ public enum ConfigurationLoader {
     }
 }
 
+/// What `ticketd check-config` can tell of the admin token from where it runs.
+public enum AdminTokenCheck: Sendable, Equatable {
+    /// No `admin_token_file`: the operator and kitchen APIs are off.
+    case notConfigured
+    /// The file was read and holds a token.
+    case readable
+    /// The file is a systemd credential of a service (under `/run/credentials/`), which exists
+    /// only while that service runs and only for it: it cannot be read from here, and that is
+    /// no error outside the service. `serve` still refuses to start without it.
+    case serviceCredential(path: String)
+}
+
+extension ConfigurationLoader {
+    /// Checks the admin token as `check-config` does: like `readAdminToken`, except that a
+    /// systemd credential that cannot be read from outside its service is reported, not thrown.
+    /// Inside a service (`$CREDENTIALS_DIRECTORY` set and holding the path) a missing credential
+    /// is an error, as it is for `serve`.
+    public static func checkAdminToken(_ config: DaemonConfiguration,
+                                       environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> AdminTokenCheck {
+        guard let path = config.adminTokenFile else { return .notConfigured }
+        do {
+            _ = try readAdminToken(config)
+            return .readable
+        } catch let error as ConfigurationError {
+            // A file that can be read but is empty is wrong wherever it is read.
+            guard !FileManager.default.isReadableFile(atPath: path), isServiceCredential(path, environment: environment) else {
+                throw error
+            }
+            return .serviceCredential(path: path)
+        }
+    }
+
+    /// Whether `path` is a systemd credential of a service this process is not: under
+    /// `/run/credentials/<unit>/` (or a user manager's `/run/user/<uid>/credentials/<unit>/`),
+    /// and not under this process's own `$CREDENTIALS_DIRECTORY`.
+    public static func isServiceCredential(_ path: String, environment: [String: String]) -> Bool {
+        let normalized = (path as NSString).standardizingPath
+        if let own = environment["CREDENTIALS_DIRECTORY"], !own.isEmpty {
+            let directory = (own as NSString).standardizingPath
+            if normalized.hasPrefix(directory.hasSuffix("/") ? directory : directory + "/") { return false }
+        }
+        let parts = normalized.split(separator: "/", omittingEmptySubsequences: true)
+        if parts.count >= 4, parts[0] == "run", parts[1] == "credentials" { return true }
+        if parts.count >= 6, parts[0] == "run", parts[1] == "user", parts[3] == "credentials" { return true }
+        return false
+    }
+}
+
 /// Typed reads of YAML nodes with errors that name the key.
 struct Reader {
     static let levels = "trace, debug, info, notice, warning, error"

@@ -48,8 +48,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel = Logger.Level.info
     /// Largest request body accepted, in bytes (413 above it).
     public var maxBodyBytes = 64 * 1024
-    /// Long polls and SSE streams open at once (503 above it).
-    public var maxWaiters = 20_000
+    /// Long polls and SSE streams open at once (503 above it). Each holds a connection, so it is
+    /// kept below `maxConnections`, leaving connections for everything else when it is reached.
+    public var maxWaiters = 12_000
     /// Seconds a connection may stay open with no request in progress before it is closed (a
     /// request whose answer the server is still producing, such as a long poll or an SSE
     /// stream, is never cut by it).
@@ -57,8 +58,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Seconds a client has to send one whole request (head and body) once its first byte has
     /// arrived; slower clients (slow-loris) get 408 or a close.
     public var requestReadTimeoutSeconds = 10.0
-    /// Connections open at once; more are answered 503 problem+json and closed.
-    public var maxConnections = 25_000
+    /// Connections open at once; more are answered 503 problem+json and closed. The default fits
+    /// a hard open-file limit of 20,000 (`OpenFileBudget`); the systemd unit sets 65,536.
+    public var maxConnections = 16_000
     public var tickets = Tickets()
     public var kitchen = Kitchen()
     public var retentionDays = 7.0

@@ -18,7 +18,7 @@ public struct APISettings: Sendable, Equatable {
     public var maxWaiters: Int
 
     public init(menu: Menu, longPollMaxSeconds: Double = 60, maxBodyBytes: Int = 64 * 1024,
-                adminToken: String? = nil, cooks: Int = 4, maxWaiters: Int = 20_000) {
+                adminToken: String? = nil, cooks: Int = 4, maxWaiters: Int = 12_000) {
         self.maxWaiters = maxWaiters
         self.menu = menu
         self.longPollMaxSeconds = longPollMaxSeconds

@@ -95,9 +95,9 @@ struct CustomerRoutes: Sendable {
             guard let poll = try longPollParameters(request, context: context) else { throw Problem.ticketNotFound }
             return try await longPoll(ticket: poll.ticket, wait: poll.wait, version: poll.version, channel: context.channel)
         }
-        if query["version"] != nil {
-            throw Problem.validation([.init("version", "only applies with wait")])
-        }
+        // Without wait a version changes nothing (the answer is at once either way), but a bad
+        // one is still refused, as the document types it.
+        if let v = query["version"] { _ = try Self.version(v) }
         guard let found = try await env.store.ticket(ticket) else {
             throw Problem.ticketNotFound
         }
@@ -123,14 +123,16 @@ struct CustomerRoutes: Sendable {
         guard let wait = Double(String(waitText)), wait.isFinite, wait >= 0 else {
             throw Problem.validation([.init("wait", "must be a number of seconds ≥ 0")])
         }
-        var version: Int?
-        if let v = query["version"] {
-            guard let parsed = Int(String(v)), parsed >= 1 else {
-                throw Problem.validation([.init("version", "must be a whole number ≥ 1")])
-            }
-            version = parsed
-        }
+        let version = try query["version"].map(Self.version)
         return (ticket, min(wait, env.settings.longPollMaxSeconds), version)
+    }
+
+    /// A `version` query parameter: a whole number from 1 to 2^63 − 1 (the document's bounds).
+    static func version(_ text: Substring) throws -> Int {
+        guard let parsed = Int(String(text)), parsed >= 1 else {
+            throw Problem.validation([.init("version", "must be a whole number from 1 to \(Int.max)")])
+        }
+        return parsed
     }
 
     /// Answers at once if the version is no longer `version` (or the version current when the
@@ -231,18 +233,9 @@ struct CustomerRoutes: Sendable {
             throw Problem.ticketNotFound
         }
         let order = found.order, position = found.position
-        var lastSeen = 0
-        if let header = request.headers[.lastEventID] {
-            guard let v = Int(header.trimmingCharacters(in: .whitespaces)), v >= 0 else {
-                subscription.close()
-                watch?.stop()
-                throw Problem.validation([.init("Last-Event-ID", "must be a ticket version (a whole number)")])
-            }
-            lastSeen = v
-        }
+        let resumeAfter = Self.resumeVersion(lastEventID: request.headers[.lastEventID], current: order.version)
         let env = self.env
         let clientWatch = watch
-        let resumeAfter = lastSeen
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
@@ -269,6 +262,16 @@ struct CustomerRoutes: Sendable {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// The version a stream resumes after: the `Last-Event-ID` a client sends back when it is
+    /// one of this ticket's versions, else 0 (send the current state). Browsers resend whatever
+    /// id they last saw, perhaps another server's; an id that is not a version, or that is ahead
+    /// of the ticket (versions only grow), is not ours, and the client still wants the state.
+    static func resumeVersion(lastEventID: String?, current: Int) -> Int {
+        guard let text = lastEventID?.trimmingCharacters(in: .whitespaces), let seen = Int(text),
+              seen >= 0, seen <= current else { return 0 }
+        return seen
     }
 
     static func sseEvent(_ env: APIEnvironment, _ order: Order, position: Int?) -> ByteBuffer {

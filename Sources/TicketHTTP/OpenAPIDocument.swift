@@ -1,21 +1,32 @@
 import TicketCore
 
-/// The OpenAPI 3.1 document of the API. The menu items of the running configuration are the
-/// `enum` of an order line's `item`. A test holds its paths and methods against `APIRoutes.all`.
+/// The OpenAPI 3.1 document of the API. It follows the running configuration: the menu items
+/// are the `enum` of an order line's `item`, and `long_poll_max_seconds` is the `maximum` of a
+/// kitchen claim's `wait`. A test holds its paths and methods against `APIRoutes.all`, and
+/// `scripts/fuzz` holds the server to it (schemathesis, every check but `use_after_free`).
+///
+/// Conventions the server keeps: an optional field of a request body may be `null`, meaning
+/// absent (its default); integers in queries and paths run to 2^63 − 1; string lengths count
+/// Unicode code points.
 enum OpenAPIDocument {
-    static func json(menu: Menu) -> String {
+    static func json(_ settings: APISettings) -> String {
         var enumText = JSONWriter()
         enumText.beginArray()
-        for item in menu.items { enumText.element(); enumText.value(item.name) }
+        for item in settings.menu.items { enumText.element(); enumText.value(item.name) }
         enumText.endArray()
-        return template.replacingOccurrences(of: "\"__MENU_ENUM__\"", with: enumText.string)
+        return template
+            .replacingOccurrences(of: "\"__MENU_ENUM__\"", with: enumText.string)
+            .replacingOccurrences(of: "\"__LONG_POLL_MAX__\"", with: JSONWriter.format(settings.longPollMaxSeconds))
     }
+
+    /// The largest value of an integer in a query or a path (a signed 64-bit integer).
+    static let maxInteger = "9223372036854775807"
 
     static let problem = ##"{"description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}"##
     static let ticketOK = ##"{"description": "The ticket", "headers": {"ETag": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}}"##
     static let orderOK = ##"{"description": "The order (operator view)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OperatorOrder"}}}}"##
     static let ticketParam = ##"{"name": "ticket", "in": "path", "required": true, "schema": {"type": "string"}}"##
-    static let idParam = ##"{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}"##
+    static let idParam = ##"{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": \##(maxInteger)}}"##
     static let auth = ##"[{"bearer": []}]"##
     static let authErrors = ##""401": \##(problem), "403": \##(problem)"##
     static func jsonBody(_ schema: String) -> String {
@@ -42,7 +53,7 @@ enum OpenAPIDocument {
             "parameters": [
               {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["queued", "cooking", "ready", "picked_up", "cancelled", "failed", "expired"]}},
               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-              {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+              {"name": "after", "in": "query", "description": "The next of an earlier page", "schema": {"type": "integer", "minimum": 0, "maximum": \##(maxInteger)}}
             ],
             "responses": {"200": {"description": "A page of orders, oldest first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderList"}}}}, \##(authErrors), "422": \##(problem)}
           }
@@ -51,10 +62,10 @@ enum OpenAPIDocument {
           "get": {
             "operationId": "getTicket", "summary": "The ticket's state; with wait, a long poll",
             "parameters": [\##(ticketParam),
-              {"name": "wait", "in": "query", "schema": {"type": "number", "minimum": 0}},
-              {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+              {"name": "wait", "in": "query", "description": "Seconds to wait for a change (a long poll), capped at long_poll_max_seconds", "schema": {"type": "number", "minimum": 0}},
+              {"name": "version", "in": "query", "description": "With wait: the version the client has (default: the current one); without wait it changes nothing", "schema": {"type": "integer", "minimum": 1, "maximum": \##(maxInteger)}},
               {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": \##(ticketOK), "304": {"description": "Not modified"}, "404": \##(problem), "422": \##(problem)}
+            "responses": {"200": \##(ticketOK), "304": {"description": "Not modified"}, "404": \##(problem), "422": \##(problem), "503": \##(problem)}
           },
           "delete": {
             "operationId": "cancelTicket", "summary": "Cancel an order still queued",
@@ -65,8 +76,8 @@ enum OpenAPIDocument {
         "/v1/tickets/{ticket}/events": {
           "get": {
             "operationId": "streamTicketEvents", "summary": "Server-Sent Events: one event per change until a final state",
-            "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TicketEvent"}}}}, "404": \##(problem), "422": \##(problem)}
+            "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "description": "The id of the last event seen: events up to that version are not sent again. An id that is not one of this ticket's versions is ignored (the stream starts with the current state).", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TicketEvent"}}}}, "404": \##(problem), "503": \##(problem)}
           }
         },
         "/v1/tickets/{ticket}/pickup": {
@@ -185,16 +196,16 @@ enum OpenAPIDocument {
             "next": {"type": ["string", "null"], "description": "Pass as after= for the next page"}}},
           "ClaimRequest": {"type": "object", "additionalProperties": false, "required": ["cook"], "properties": {
             "cook": {"type": "string", "minLength": 1, "maxLength": 64},
-            "lease_seconds": {"type": "number", "minimum": 1, "maximum": 3600},
-            "wait": {"type": "number", "minimum": 0}}},
+            "lease_seconds": {"type": ["number", "null"], "minimum": 1, "maximum": 3600, "default": 30},
+            "wait": {"type": ["number", "null"], "minimum": 0, "maximum": "__LONG_POLL_MAX__", "default": 0, "description": "Seconds to wait for an order, up to long_poll_max_seconds"}}},
           "Claim": {"type": "object", "required": ["order", "lease", "lease_expires_at"], "properties": {
             "order": {"$ref": "#/components/schemas/OperatorOrder"}, "lease": {"type": "string"},
             "lease_expires_at": {"type": "string", "format": "date-time"}}},
           "LeaseRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {"lease": {"type": "string", "minLength": 1}}},
-          "RenewRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {"lease": {"type": "string", "minLength": 1}, "lease_seconds": {"type": "number", "minimum": 1, "maximum": 3600}}},
+          "RenewRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {"lease": {"type": "string", "minLength": 1}, "lease_seconds": {"type": ["number", "null"], "minimum": 1, "maximum": 3600, "default": 30}}},
           "Lease": {"type": "object", "required": ["lease", "lease_expires_at"], "properties": {"lease": {"type": "string"}, "lease_expires_at": {"type": "string", "format": "date-time"}}},
           "FailRequest": {"type": "object", "additionalProperties": false, "required": ["lease"], "properties": {
-            "lease": {"type": "string", "minLength": 1}, "error": {"type": ["string", "null"]}, "retry": {"type": ["boolean", "null"]}}},
+            "lease": {"type": "string", "minLength": 1}, "error": {"type": ["string", "null"], "default": "failed"}, "retry": {"type": ["boolean", "null"], "default": true}}},
           "Menu": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["item", "cook_seconds"], "properties": {"item": {"type": "string"}, "cook_seconds": {"type": "number"}}}}}},
           "Board": {"type": "object", "required": ["preparing", "ready"], "properties": {"preparing": {"type": "array", "items": {"type": "integer"}}, "ready": {"type": "array", "items": {"type": "integer"}}}},
           "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},

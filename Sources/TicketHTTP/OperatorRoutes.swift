@@ -135,7 +135,7 @@ struct OperatorRoutes: Sendable {
         var after: Int64?
         if let a = query["after"] {
             if let parsed = Int64(String(a)), parsed >= 0 { after = parsed } else {
-                errors.append(.init("after", "must be a cursor from an earlier answer's next"))
+                errors.append(.init("after", "must be a cursor from an earlier answer's next (a whole number from 0 to \(Int64.max))"))
             }
         }
         guard errors.isEmpty else { throw Problem.validation(errors) }
@@ -189,7 +189,8 @@ struct OperatorRoutes: Sendable {
         let body = try await self.body(request, fields: ["cook", "lease_seconds", "wait"])
         let cook: String
         switch body["cook"] {
-        case .string(let s)? where !s.isEmpty && s.count <= 64: cook = s
+        // Counted in Unicode code points, as the document's maxLength counts.
+        case .string(let s)? where !s.isEmpty && s.unicodeScalars.count <= 64: cook = s
         case nil: throw Problem.validation([.init("cook", "is required: a name of 1 to 64 characters")])
         default: throw Problem.validation([.init("cook", "must be a name of 1 to 64 characters")])
         }

@@ -83,8 +83,10 @@ enum OrderRequest {
         switch value {
         case nil, .null?: return nil
         case .string(let s)?:
-            if s.count > max {
-                errors.append(.init(field, "at most \(max) characters, got \(s.count)"))
+            // Characters are Unicode code points, as the document's maxLength counts them.
+            let length = s.unicodeScalars.count
+            if length > max {
+                errors.append(.init(field, "at most \(max) characters, got \(length)"))
                 return nil
             }
             return s

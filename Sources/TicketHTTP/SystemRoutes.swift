@@ -19,7 +19,7 @@ struct SystemRoutes: Sendable {
         router.get("/metrics") { _, _ in try await self.metrics() }
         router.get("/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json(menu: self.env.settings.menu))))
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json(self.env.settings))))
         }
     }
 

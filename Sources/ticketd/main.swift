@@ -106,10 +106,20 @@ struct CheckConfig: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        let token: AdminTokenCheck
         do {
-            _ = try ConfigurationLoader.readAdminToken(config)
+            token = try ConfigurationLoader.checkAdminToken(config)
         } catch let error as ConfigurationError {
             fail("configuration error: \(error)")
+        }
+        let operatorAPI = switch token {
+        case .notConfigured: "off (no admin_token_file)"
+        case .readable: "on"
+        case .serviceCredential(let path):
+            """
+            on; admin_token_file \(path) is a systemd credential, readable only inside the service \
+            (LoadCredential= in ticketd.service), so it was not read here; everything else was checked
+            """
         }
         print("""
             configuration OK\(options.config.map { " (\($0))" } ?? " (built-in defaults)")
@@ -117,7 +127,7 @@ struct CheckConfig: AsyncParsableCommand {
               database: \(config.database) (synchronous=\(config.synchronous.rawValue))
               cooks: \(config.kitchen.cooks), handler: \(config.kitchen.handler.rawValue)
               menu: \(config.menu.map(\.item).joined(separator: ", "))
-              operator API: \(config.adminTokenFile == nil ? "off (no admin_token_file)" : "on")
+              operator API: \(operatorAPI)
             """)
     }
 }

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-/// Operating ticketd: the systemd unit, sd_notify, the README's sqlite3 recipes, install.
+/// Operating ticketd: the systemd unit, sd_notify, the operator's guide's sqlite3 recipes, install.
 @Suite("Operations", .serialized, .timeLimit(.minutes(3)))
 struct OperationsTests {
     static let unit = packageRoot.appendingPathComponent("systemd/ticketd.service")
@@ -154,14 +154,14 @@ struct OperationsTests {
         }
     }
 
-    // MARK: README sqlite3 recipes
+    // MARK: sqlite3 recipes of docs/operations.md
 
-    /// The `sqlite3 -readonly …` commands in README.md's "Inspecting the queue" section, each
-    /// with the header line of the sample output shown under it.
-    static func readmeRecipes() throws -> [(query: String, header: String)] {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        guard let start = readme.range(of: "## Inspecting the queue") else { return [] }
-        let section = readme[start.upperBound...].prefix { _ in true }
+    /// The `sqlite3 -readonly …` commands in docs/operations.md's "Inspecting the queue" section,
+    /// each with the header line of the sample output shown under it.
+    static func documentedRecipes() throws -> [(query: String, header: String)] {
+        let guide = try String(contentsOf: packageRoot.appendingPathComponent("docs/operations.md"), encoding: .utf8)
+        guard let start = guide.range(of: "## Inspecting the queue") else { return [] }
+        let section = guide[start.upperBound...].prefix { _ in true }
         let end = section.range(of: "\n## ")?.lowerBound ?? section.endIndex
         let lines = section[..<end].components(separatedBy: "\n")
         var recipes: [(String, String)] = []
@@ -180,11 +180,11 @@ struct OperationsTests {
         return recipes
     }
 
-    @Test("every sqlite3 recipe in the README runs against a live daemon's database, with the documented columns")
+    @Test("every sqlite3 recipe in docs/operations.md runs against a live daemon's database, with the documented columns")
     func readmeRecipesRun() async throws {
         let sqlite3 = "/usr/bin/sqlite3"
         try #require(FileManager.default.isExecutableFile(atPath: sqlite3), "sqlite3 is needed (scripts/ensure-deps installs it)")
-        let recipes = try Self.readmeRecipes()
+        let recipes = try Self.documentedRecipes()
         #expect(recipes.count >= 6, "found \(recipes.count) recipes")
 
         let dir = try ScratchDirectory("recipes")
@@ -244,7 +244,7 @@ struct OperationsTests {
             let lines = result.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
             #expect(lines.first.map { $0.split(separator: " ", omittingEmptySubsequences: true) }
                     == header.split(separator: " ", omittingEmptySubsequences: true).map { $0 },
-                    "\(query): columns \(lines.first ?? "none"), README shows \(header)")
+                    "\(query): columns \(lines.first ?? "none"), docs/operations.md shows \(header)")
             #expect(lines.count >= 3, "\(query) printed no rows:\n\(result.stdout)")
         }
         let counts = try await runProgram(sqlite3, ["-readonly", dir.path("t.db"), "SELECT group_concat(status) FROM (SELECT DISTINCT status FROM orders ORDER BY status)"], in: dir.url)
@@ -275,11 +275,26 @@ struct OperationsTests {
         #expect(token.count >= 32)
         let mode = try #require(try fm.attributesOfItem(atPath: path("etc/ticketd/admin-token"))[.posixPermissions] as? Int)
         #expect(mode & 0o077 == 0, "admin-token mode \(String(mode, radix: 8))")
+        // The unit's Documentation= names a document that is installed.
+        let documented = unit.split(separator: "\n").first { $0.hasPrefix("Documentation=") } ?? ""
+        let files = documented.split(separator: " ").compactMap { word -> String? in
+            guard let range = word.range(of: "file:") else { return nil }
+            return String(word[range.upperBound...])
+        }
+        #expect(!files.isEmpty, "Documentation= names no file: \(documented)")
+        for file in files { #expect(fm.fileExists(atPath: path(String(file.dropFirst()))), "\(file) is not installed") }
+        #expect(!documented.contains("example.invalid"))
         #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/README.md")))
+        #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/docs/operations.md")))
+        #expect(fm.fileExists(atPath: path("usr/local/share/doc/ticketd/docs/api.md")))
         // The installed configuration is valid once the credential exists where it points.
         let tokenCopy = try dir.write("token-copy", token)
+        // Outside the service the credential is not there: check-config says so, checks the rest
+        // and succeeds (the command the configuration's own comment gives).
         let checked = try await runTicketd(["check-config", "--config", path("etc/ticketd/ticketd.yaml")], in: dir.url)
-        #expect(!checked.status.isCleanExit && checked.stderr.contains("admin_token_file"), "\(checked)")
+        #expect(checked.status.isCleanExit, "\(checked)")
+        #expect(checked.stdout.contains("systemd credential"), "\(checked)")
+        #expect(config.contains("ticketd check-config --config /etc/ticketd/ticketd.yaml"))
         let local = try dir.write("local.yaml", config.replacingOccurrences(
             of: "/run/credentials/ticketd.service/admin-token", with: tokenCopy))
         let checkedLocal = try await runTicketd(["check-config", "--config", local], in: dir.url)
@@ -309,6 +324,79 @@ struct OperationsTests {
         #expect(purge.status.isCleanExit, "\(purge)")
         #expect(!fm.fileExists(atPath: path("etc/ticketd")))
         #expect(!fm.fileExists(atPath: path("var/lib/ticketd")))
+    }
+}
+
+extension OperationsTests {
+    /// `scripts/install --help` used to install (it read no arguments). BINARY names a built
+    /// binary, so a script that ignored its arguments would install at once rather than build.
+    @Test("install and uninstall: --help prints usage and exits 0, an unknown argument exits 2; nothing is written",
+          arguments: [("install", "--help", 0), ("install", "-h", 0), ("install", "--bogus", 2),
+                      ("install", "--no-build --bogus", 2), ("uninstall", "--help", 0), ("uninstall", "--bogus", 2),
+                      ("uninstall", "--purge --bogus", 2)])
+    func scriptArguments(_ script: String, _ arguments: String, _ expected: Int32) async throws {
+        let dir = try ScratchDirectory("install-args")
+        defer { dir.remove() }
+        let root = dir.url.appendingPathComponent("root")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        // Something for a wrongful uninstall to remove.
+        let kept = root.appendingPathComponent("usr/local/bin/ticketd")
+        if script == "uninstall" {
+            try FileManager.default.createDirectory(at: kept.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data("binary".utf8).write(to: kept)
+        }
+        let before = try Self.listing(root)
+        let binary = try TicketdBinary.require()
+        let result = try await runProgram("/bin/bash", [packageRoot.appendingPathComponent("scripts/\(script)").path]
+                                          + arguments.split(separator: " ").map(String.init),
+                                          in: packageRoot, environment: ["DESTDIR": root.path, "BINARY": binary.path],
+                                          timeout: 20)
+        #expect(result.status == ExitStatus(code: expected, bySignal: false), "\(result)")
+        let usage = expected == 0 ? result.stdout : result.stderr
+        #expect(usage.contains("Usage: scripts/\(script)"), "\(result)")
+        if expected != 0 { #expect(result.stderr.contains("unknown argument"), "\(result)") }
+        #expect(try Self.listing(root) == before, "scripts/\(script) \(arguments) changed the staging root")
+    }
+
+    /// The installed configuration names the admin token as a systemd credential, which exists
+    /// only inside the service: `check-config` outside it exited 78, though the configuration's
+    /// own comment gives that command.
+    @Test("check-config outside systemd: a credential token is reported, the rest checked, exit 0; serve still refuses")
+    func checkConfigWithCredential() async throws {
+        let dir = try ScratchDirectory("credential")
+        defer { dir.remove() }
+        // A credential path of a service that does not run here.
+        let credential = "/run/credentials/ticketd-test-\(UUID().uuidString).service/admin-token"
+        let config = try dir.write("ticketd.yaml", "admin_token_file: \(credential)\nmenu: [{item: cola, cook_seconds: 0}]\n")
+        let checked = try await runTicketd(["check-config", "--config", config], in: dir.url)
+        #expect(checked.status.isCleanExit, "\(checked)")
+        #expect(checked.stdout.contains("configuration OK"), "\(checked)")
+        #expect(checked.stdout.contains("\(credential) is a systemd credential, readable only inside the service"), "\(checked)")
+
+        // The rest is still checked.
+        let bad = try dir.write("bad.yaml", "admin_token_file: \(credential)\nmax_connections: 0\n")
+        let refused = try await runTicketd(["check-config", "--config", bad], in: dir.url)
+        #expect(refused.status == ExitStatus(code: 78, bySignal: false), "\(refused)")
+        #expect(refused.stderr.contains("max_connections"), "\(refused)")
+
+        // A token file elsewhere that cannot be read is still an error.
+        let elsewhere = try dir.write("elsewhere.yaml", "admin_token_file: \(dir.path("no-such-token"))\n")
+        let missing = try await runTicketd(["check-config", "--config", elsewhere], in: dir.url)
+        #expect(missing.status == ExitStatus(code: 78, bySignal: false), "\(missing)")
+        #expect(missing.stderr.contains("admin_token_file"), "\(missing)")
+
+        // serve needs the token itself (SPEC: a configured file that cannot be read stops the daemon).
+        let served = try await runTicketd(["serve", "--config", config, "--listen", "127.0.0.1:0", "--db", dir.path("t.db")],
+                                          in: dir.url)
+        #expect(served.status == ExitStatus(code: 78, bySignal: false), "\(served)")
+        #expect(served.stderr.contains("admin_token_file"), "\(served)")
+    }
+
+    /// Every path under `root`, relative to it.
+    static func listing(_ root: URL) throws -> [String] {
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(atPath: root.path) else { throw HarnessError("cannot list \(root.path)") }
+        return walker.compactMap { $0 as? String }.sorted()
     }
 }
 

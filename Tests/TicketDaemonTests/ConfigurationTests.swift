@@ -21,7 +21,8 @@ struct ConfigurationTests {
         #expect(config.maxBodyBytes == 64 * 1024)
         #expect(config.idleTimeoutSeconds == 60)
         #expect(config.requestReadTimeoutSeconds == 10)
-        #expect(config.maxConnections == 25_000)
+        #expect(config.maxConnections == 16_000)
+        #expect(config.maxWaiters == 12_000)
         #expect(config.retentionDays == 7)
         #expect(config.tickets.maxNumber == 999)
         #expect(config.tickets.pickupTimeoutSeconds == 1800)
@@ -427,5 +428,49 @@ final class TemporaryDirectory: Sendable {
         let file = url.appendingPathComponent(name)
         try Data(contents.utf8).write(to: file)
         return file.path
+    }
+}
+
+/// `check-config` and the admin token: a systemd credential is only readable inside its service.
+@Suite("Admin token check")
+struct AdminTokenCheckTests {
+    @Test("paths under /run/credentials/<unit>/ are service credentials, unless this process is that service",
+          arguments: [
+            ("/run/credentials/ticketd.service/admin-token", [String: String](), true),
+            ("/run/credentials/other.service/token", [:], true),
+            ("/run/user/1000/credentials/ticketd.service/admin-token", [:], true),
+            ("/run/credentials/../etc/admin-token", [:], false),
+            ("/run/credentials", [:], false),
+            ("/etc/ticketd/admin-token", [:], false),
+            ("admin-token", [:], false),
+            ("/run/credentials/ticketd.service/admin-token", ["CREDENTIALS_DIRECTORY": "/run/credentials/ticketd.service"], false),
+            ("/run/credentials/ticketd.service/admin-token", ["CREDENTIALS_DIRECTORY": "/run/credentials/other.service"], true),
+            ("/run/credentials/ticketd.service/admin-token", ["CREDENTIALS_DIRECTORY": ""], true),
+          ])
+    func serviceCredential(_ path: String, _ environment: [String: String], _ expected: Bool) {
+        #expect(ConfigurationLoader.isServiceCredential(path, environment: environment) == expected)
+    }
+
+    @Test("check-config reports an unreadable credential, reads a readable token, and refuses the rest")
+    func check() throws {
+        var config = DaemonConfiguration()
+        #expect(try ConfigurationLoader.checkAdminToken(config, environment: [:]) == .notConfigured)
+
+        let credential = "/run/credentials/ticketd-test-\(UUID().uuidString).service/admin-token"
+        config.adminTokenFile = credential
+        #expect(try ConfigurationLoader.checkAdminToken(config, environment: [:]) == .serviceCredential(path: credential))
+        // serve reads it for real, and cannot.
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.readAdminToken(config) }
+        // Inside the service the credential must be there.
+        let inside = ["CREDENTIALS_DIRECTORY": (credential as NSString).deletingLastPathComponent]
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.checkAdminToken(config, environment: inside) }
+
+        let dir = try TemporaryDirectory()
+        config.adminTokenFile = try dir.write("token", "  secret \n")
+        #expect(try ConfigurationLoader.checkAdminToken(config, environment: [:]) == .readable)
+        config.adminTokenFile = try dir.write("empty", " \n")
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.checkAdminToken(config, environment: [:]) }
+        config.adminTokenFile = dir.url.appendingPathComponent("missing").path
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.checkAdminToken(config, environment: [:]) }
     }
 }

@@ -825,9 +825,9 @@ BEGIN, END = "<!-- scripts/bench: begin -->", "<!-- scripts/bench: end -->"
 
 INTRO = """# Benchmarks
 
-Figures of `scripts/bench` on this machine (see the README's "Benchmarks" section for what
-each step does and how to run it). The table between the markers below is rewritten by every
-local run; text outside them is kept.
+Figures of `scripts/bench` on this machine (see [How the benchmark runs](#how-the-benchmark-runs)
+below for what each step does and how to run it). The table between the markers below is
+rewritten by every local run; text outside them is kept.
 
 """
 
