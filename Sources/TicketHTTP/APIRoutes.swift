@@ -1,8 +1,14 @@
 import HTTPTypes
+import Hummingbird
 
-/// Every route of the API: the router registers exactly these, the 405 check reads them, and a
-/// test holds them against the OpenAPI document both ways.
+/// Every route of the API, in one list: the router registers exactly these (each with the
+/// handler of its `operationId`), `/openapi.json` builds its paths from them, and the 405 check
+/// reads them. Tests hold the list, the handlers and the document's operations against each
+/// other.
 public enum APIRoutes {
+    /// A route's handler, as its routes file provides it.
+    typealias Handler = @Sendable (Request, TicketRequestContext) async throws -> Response
+
     public struct Route: Sendable, Hashable {
         public var method: HTTPRequest.Method
         /// Hummingbird pattern, `:name` for a parameter.

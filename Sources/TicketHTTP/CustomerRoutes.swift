@@ -8,28 +8,31 @@ import TicketWaiting
 struct CustomerRoutes: Sendable {
     let env: APIEnvironment
 
-    func register(on router: Router<TicketRequestContext>) {
-        router.post("/v1/orders") { request, context in try await self.placeOrder(request, context: context) }
-        router.get("/v1/tickets/:ticket") { request, context in
-            // A long poll goes straight to `longPoll`, not through `getTicket`: every async frame
-            // on the way stays allocated while the poll waits (see `longPoll`).
-            if let poll = try self.longPollParameters(request, context: context) {
-                return try await self.longPoll(ticket: poll.ticket, wait: poll.wait, version: poll.version,
-                                               channel: context.channel)
-            }
-            return try await self.getTicket(request, context: context)
-        }
-        router.get("/v1/tickets/:ticket/events") { request, context in try await self.streamEvents(request, context: context) }
-        router.delete("/v1/tickets/:ticket") { request, context in
-            let ticket = try Self.ticketParameter(context)
-            return try await self.answer(self.transition { try await self.env.store.cancel(ticket: ticket) })
-        }
-        router.post("/v1/tickets/:ticket/pickup") { request, context in
-            let ticket = try Self.ticketParameter(context)
-            return try await self.answer(self.transition { try await self.env.store.pickup(ticket: ticket) })
-        }
-        router.get("/v1/menu") { _, _ in self.menu() }
-        router.get("/v1/board") { _, _ in try await self.board() }
+    /// The handlers of the customer's routes, by `operationId` (`APIRoutes.all` says where).
+    var handlers: [String: APIRoutes.Handler] {
+        [
+            "placeOrder": { request, context in try await self.placeOrder(request, context: context) },
+            "getTicket": { request, context in
+                // A long poll goes straight to `longPoll`, not through `getTicket`: every async
+                // frame on the way stays allocated while the poll waits (see `longPoll`).
+                if let poll = try self.longPollParameters(request, context: context) {
+                    return try await self.longPoll(ticket: poll.ticket, wait: poll.wait, version: poll.version,
+                                                   channel: context.channel)
+                }
+                return try await self.getTicket(request, context: context)
+            },
+            "streamTicketEvents": { request, context in try await self.streamEvents(request, context: context) },
+            "cancelTicket": { _, context in
+                let ticket = try Self.ticketParameter(context)
+                return try await self.answer(self.transition { try await self.env.store.cancel(ticket: ticket) })
+            },
+            "pickupTicket": { _, context in
+                let ticket = try Self.ticketParameter(context)
+                return try await self.answer(self.transition { try await self.env.store.pickup(ticket: ticket) })
+            },
+            "getMenu": { _, _ in self.menu() },
+            "getBoard": { _, _ in try await self.board() },
+        ]
     }
 
     // MARK: Placing

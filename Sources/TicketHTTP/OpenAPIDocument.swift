@@ -15,9 +15,36 @@ enum OpenAPIDocument {
         for item in settings.menu.items { enumText.element(); enumText.value(item.name) }
         enumText.endArray()
         return template
+            .replacingOccurrences(of: "\"__PATHS__\"", with: paths)
             .replacingOccurrences(of: "\"__MENU_ENUM__\"", with: enumText.string)
             .replacingOccurrences(of: "\"__LONG_POLL_MAX__\"", with: JSONWriter.format(settings.longPollMaxSeconds))
     }
+
+    /// The `paths` object, built from the route table: each path of `APIRoutes.all` in the
+    /// table's order, with the operation of each method served there.
+    static let paths: String = {
+        var byPath: [(path: String, routes: [APIRoutes.Route])] = []
+        for route in APIRoutes.all {
+            let path = APIRoutes.openAPIPath(route.path)
+            if let i = byPath.firstIndex(where: { $0.path == path }) { byPath[i].routes.append(route) } else { byPath.append((path, [route])) }
+        }
+        let members = byPath.map { entry -> String in
+            let methods = entry.routes.map { route in
+                "\"\(route.method.rawValue.lowercased())\": \(operations[route.operationID] ?? "{}")"
+            }
+            return "\"\(entry.path)\": {\(methods.joined(separator: ", "))}"
+        }
+        return "{" + members.joined(separator: ",\n") + "}"
+    }()
+
+    /// Every order status, from `OrderStatus` (a status added there is documented at once).
+    static let statusEnum: String = {
+        var w = JSONWriter()
+        w.beginArray()
+        for status in OrderStatus.allCases { w.element(); w.value(status.rawValue) }
+        w.endArray()
+        return w.string
+    }()
 
     /// The largest value of an integer in a query or a path (a signed 64-bit integer).
     static let maxInteger = "9223372036854775807"
@@ -33,116 +60,137 @@ enum OpenAPIDocument {
         ##"{"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/\##(schema)"}}}}"##
     }
 
+
+    /// The OpenAPI operation of every route, by `operationId`. `APIRoutes.all` says which
+    /// exist and where: the document's paths are built from that table.
+    static let operations: [String: String] = [
+        "placeOrder": ##"""
+        {
+          "operationId": "placeOrder", "summary": "Place an order",
+          "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
+          "requestBody": \##(jsonBody("OrderRequest")),
+          "responses": {
+            "202": {"description": "Placed: the ticket", "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}},
+            "400": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)
+          }
+        }
+        """##,
+        "listOrders": ##"""
+        {
+          "operationId": "listOrders", "summary": "List orders (operator)", "security": \##(auth),
+          "parameters": [
+            {"name": "status", "in": "query", "schema": {"type": "string", "enum": \##(statusEnum)}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            {"name": "after", "in": "query", "description": "The next of an earlier page", "schema": {"type": "integer", "minimum": 0, "maximum": \##(maxInteger)}}
+          ],
+          "responses": {"200": {"description": "A page of orders, oldest first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderList"}}}}, \##(authErrors), "422": \##(problem)}
+        }
+        """##,
+        "getTicket": ##"""
+        {
+          "operationId": "getTicket", "summary": "The ticket's state; with wait, a long poll",
+          "parameters": [\##(ticketParam),
+            {"name": "wait", "in": "query", "description": "Seconds to wait for a change (a long poll), capped at long_poll_max_seconds", "schema": {"type": "number", "minimum": 0}},
+            {"name": "version", "in": "query", "description": "With wait: the version the client has (default: the current one); without wait it changes nothing", "schema": {"type": "integer", "minimum": 1, "maximum": \##(maxInteger)}},
+            {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+          "responses": {"200": \##(ticketOK), "304": {"description": "Not modified"}, "404": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "cancelTicket": ##"""
+        {
+          "operationId": "cancelTicket", "summary": "Cancel an order still queued",
+          "parameters": [\##(ticketParam)],
+          "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "streamTicketEvents": ##"""
+        {
+          "operationId": "streamTicketEvents", "summary": "Server-Sent Events: one event per change until a final state",
+          "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "description": "The id of the last event seen: events up to that version are not sent again. An id that is not one of this ticket's versions is ignored (the stream starts with the current state).", "schema": {"type": "string"}}],
+          "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TicketEvent"}}}}, "404": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "pickupTicket": ##"""
+        {
+          "operationId": "pickupTicket", "summary": "Collect a ready order",
+          "parameters": [\##(ticketParam)],
+          "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "getMenu": ##"""
+        {"operationId": "getMenu", "summary": "The menu", "responses": {"200": {"description": "The menu", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Menu"}}}}}}
+        """##,
+        "getBoard": ##"""
+        {"operationId": "getBoard", "summary": "Numbers preparing and ready", "responses": {"200": {"description": "The board", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Board"}}}}}}
+        """##,
+        "healthz": ##"""
+        {"operationId": "healthz", "summary": "Alive", "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}
+        """##,
+        "readyz": ##"""
+        {"operationId": "readyz", "summary": "Ready to take orders", "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}, "503": \##(problem)}}
+        """##,
+        "metrics": ##"""
+        {"operationId": "metrics", "summary": "Prometheus metrics", "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
+        """##,
+        "openapi": ##"""
+        {"operationId": "openapi", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+        """##,
+        "getOrder": ##"""
+        {
+          "operationId": "getOrder", "summary": "One order with its events (operator)", "security": \##(auth),
+          "parameters": [\##(idParam)],
+          "responses": {"200": {"description": "The order and its history", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderWithEvents"}}}}, \##(authErrors), "404": \##(problem)}
+        }
+        """##,
+        "cancelOrder": ##"""
+        {
+          "operationId": "cancelOrder", "summary": "Cancel any order not yet final (operator)", "security": \##(auth),
+          "parameters": [\##(idParam)],
+          "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "requeueOrder": ##"""
+        {
+          "operationId": "requeueOrder", "summary": "Put a failed order back in the queue (operator)", "security": \##(auth),
+          "parameters": [\##(idParam)],
+          "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "claimOrder": ##"""
+        {
+          "operationId": "claimOrder", "summary": "Claim the next order with a lease (external cooks)", "security": \##(auth),
+          "requestBody": \##(jsonBody("ClaimRequest")),
+          "responses": {"200": {"description": "Claimed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Claim"}}}}, "204": {"description": "Nothing came within wait"}, "400": \##(problem), \##(authErrors), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "renewLease": ##"""
+        {
+          "operationId": "renewLease", "summary": "Extend the lease", "security": \##(auth),
+          "parameters": [\##(idParam)], "requestBody": \##(jsonBody("RenewRequest")),
+          "responses": {"200": {"description": "Renewed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Lease"}}}}, "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "markReady": ##"""
+        {
+          "operationId": "markReady", "summary": "Mark the order ready", "security": \##(auth),
+          "parameters": [\##(idParam)], "requestBody": \##(jsonBody("LeaseRequest")),
+          "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "failAttempt": ##"""
+        {
+          "operationId": "failAttempt", "summary": "Report a failed attempt", "security": \##(auth),
+          "parameters": [\##(idParam)], "requestBody": \##(jsonBody("FailRequest")),
+          "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+    ]
+
     static let template = ##"""
     {
       "openapi": "3.1.0",
       "info": {"title": "ticketd", "version": "1", "description": "Order-ticket queue daemon: place an order, get a ticket at once, poll or wait for it."},
-      "paths": {
-        "/v1/orders": {
-          "post": {
-            "operationId": "placeOrder", "summary": "Place an order",
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
-            "requestBody": \##(jsonBody("OrderRequest")),
-            "responses": {
-              "202": {"description": "Placed: the ticket", "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}},
-              "400": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)
-            }
-          },
-          "get": {
-            "operationId": "listOrders", "summary": "List orders (operator)", "security": \##(auth),
-            "parameters": [
-              {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["queued", "cooking", "ready", "picked_up", "cancelled", "failed", "expired"]}},
-              {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-              {"name": "after", "in": "query", "description": "The next of an earlier page", "schema": {"type": "integer", "minimum": 0, "maximum": \##(maxInteger)}}
-            ],
-            "responses": {"200": {"description": "A page of orders, oldest first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderList"}}}}, \##(authErrors), "422": \##(problem)}
-          }
-        },
-        "/v1/tickets/{ticket}": {
-          "get": {
-            "operationId": "getTicket", "summary": "The ticket's state; with wait, a long poll",
-            "parameters": [\##(ticketParam),
-              {"name": "wait", "in": "query", "description": "Seconds to wait for a change (a long poll), capped at long_poll_max_seconds", "schema": {"type": "number", "minimum": 0}},
-              {"name": "version", "in": "query", "description": "With wait: the version the client has (default: the current one); without wait it changes nothing", "schema": {"type": "integer", "minimum": 1, "maximum": \##(maxInteger)}},
-              {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
-            "responses": {"200": \##(ticketOK), "304": {"description": "Not modified"}, "404": \##(problem), "422": \##(problem), "503": \##(problem)}
-          },
-          "delete": {
-            "operationId": "cancelTicket", "summary": "Cancel an order still queued",
-            "parameters": [\##(ticketParam)],
-            "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/tickets/{ticket}/events": {
-          "get": {
-            "operationId": "streamTicketEvents", "summary": "Server-Sent Events: one event per change until a final state",
-            "parameters": [\##(ticketParam), {"name": "Last-Event-ID", "in": "header", "description": "The id of the last event seen: events up to that version are not sent again. An id that is not one of this ticket's versions is ignored (the stream starts with the current state).", "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "event: ticket, id: version, data: the ticket", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/TicketEvent"}}}}, "404": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/tickets/{ticket}/pickup": {
-          "post": {
-            "operationId": "pickupTicket", "summary": "Collect a ready order",
-            "parameters": [\##(ticketParam)],
-            "responses": {"200": \##(ticketOK), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/menu": {"get": {"operationId": "getMenu", "summary": "The menu", "responses": {"200": {"description": "The menu", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Menu"}}}}}}},
-        "/v1/board": {"get": {"operationId": "getBoard", "summary": "Numbers preparing and ready", "responses": {"200": {"description": "The board", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Board"}}}}}}},
-        "/healthz": {"get": {"operationId": "healthz", "summary": "Alive", "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
-        "/readyz": {"get": {"operationId": "readyz", "summary": "Ready to take orders", "responses": {"200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}, "503": \##(problem)}}},
-        "/metrics": {"get": {"operationId": "metrics", "summary": "Prometheus metrics", "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
-        "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-        "/v1/orders/{id}": {
-          "get": {
-            "operationId": "getOrder", "summary": "One order with its events (operator)", "security": \##(auth),
-            "parameters": [\##(idParam)],
-            "responses": {"200": {"description": "The order and its history", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderWithEvents"}}}}, \##(authErrors), "404": \##(problem)}
-          }
-        },
-        "/v1/orders/{id}/cancel": {
-          "post": {
-            "operationId": "cancelOrder", "summary": "Cancel any order not yet final (operator)", "security": \##(auth),
-            "parameters": [\##(idParam)],
-            "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/orders/{id}/requeue": {
-          "post": {
-            "operationId": "requeueOrder", "summary": "Put a failed order back in the queue (operator)", "security": \##(auth),
-            "parameters": [\##(idParam)],
-            "responses": {"200": \##(orderOK), \##(authErrors), "404": \##(problem), "409": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/kitchen/claim": {
-          "post": {
-            "operationId": "claimOrder", "summary": "Claim the next order with a lease (external cooks)", "security": \##(auth),
-            "requestBody": \##(jsonBody("ClaimRequest")),
-            "responses": {"200": {"description": "Claimed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Claim"}}}}, "204": {"description": "Nothing came within wait"}, "400": \##(problem), \##(authErrors), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/kitchen/orders/{id}/renew": {
-          "post": {
-            "operationId": "renewLease", "summary": "Extend the lease", "security": \##(auth),
-            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("RenewRequest")),
-            "responses": {"200": {"description": "Renewed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Lease"}}}}, "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/kitchen/orders/{id}/ready": {
-          "post": {
-            "operationId": "markReady", "summary": "Mark the order ready", "security": \##(auth),
-            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("LeaseRequest")),
-            "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
-          }
-        },
-        "/v1/kitchen/orders/{id}/fail": {
-          "post": {
-            "operationId": "failAttempt", "summary": "Report a failed attempt", "security": \##(auth),
-            "parameters": [\##(idParam)], "requestBody": \##(jsonBody("FailRequest")),
-            "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
-          }
-        }
-      },
+      "paths": "__PATHS__",
       "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
@@ -169,7 +217,7 @@ enum OpenAPIDocument {
             "cooking_at": {"type": ["string", "null"], "format": "date-time"},
             "ready_at": {"type": ["string", "null"], "format": "date-time"},
             "finished_at": {"type": ["string", "null"], "format": "date-time"}}},
-          "Status": {"type": "string", "enum": ["queued", "cooking", "ready", "picked_up", "cancelled", "failed", "expired"]},
+          "Status": {"type": "string", "enum": \##(statusEnum)},
           "OperatorOrder": {"type": "object", "required": ["id", "ticket", "number", "status", "version", "priority", "items", "attempts", "max_attempts", "created_at"], "properties": {
             "id": {"type": "integer"}, "ticket": {"type": "string"}, "number": {"type": "integer"},
             "status": {"$ref": "#/components/schemas/Status"}, "version": {"type": "integer"},

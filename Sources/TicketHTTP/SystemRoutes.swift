@@ -5,22 +5,25 @@ import TicketCore
 struct SystemRoutes: Sendable {
     let env: APIEnvironment
 
-    func register(on router: Router<TicketRequestContext>) {
-        router.get("/healthz") { _, _ in Self.status("ok") }
-        router.get("/readyz") { _, _ in
-            guard self.env.state.isReady else {
-                throw Problem.unavailable(self.env.state.isStopping ? "ticketd is stopping" : "ticketd is starting", retryAfter: 1)
-            }
-            guard await self.env.store.isHealthy() else {
-                throw Problem.unavailable("the database does not answer", retryAfter: 1)
-            }
-            return Self.status("ready")
-        }
-        router.get("/metrics") { _, _ in try await self.metrics() }
-        router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json(self.env.settings))))
-        }
+    /// The handlers of the system routes, by `operationId` (`APIRoutes.all` says where).
+    var handlers: [String: APIRoutes.Handler] {
+        [
+            "healthz": { _, _ in Self.status("ok") },
+            "readyz": { _, _ in
+                guard self.env.state.isReady else {
+                    throw Problem.unavailable(self.env.state.isStopping ? "ticketd is stopping" : "ticketd is starting", retryAfter: 1)
+                }
+                guard await self.env.store.isHealthy() else {
+                    throw Problem.unavailable("the database does not answer", retryAfter: 1)
+                }
+                return Self.status("ready")
+            },
+            "metrics": { _, _ in try await self.metrics() },
+            "openapi": { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json"],
+                         body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.json(self.env.settings))))
+            },
+        ]
     }
 
     static func status(_ text: String) -> Response {

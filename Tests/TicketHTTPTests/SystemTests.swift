@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import TicketCore
-import TicketHTTP
+@testable import TicketHTTP
 import TicketStore
 import TicketTestSupport
 
@@ -173,6 +173,21 @@ struct OpenAPITests {
                     #expect(operation["operationId"].string == route.operationID, "\(route.method) \(route.path)")
                     #expect(operation["security"].isMissing == !route.requiresToken, "security of \(route.method) \(route.path)")
                 }
+            }
+        }
+    }
+
+    @Test("the route table, the handlers and the document's operations name the same operations; statuses come from OrderStatus")
+    func oneTable() async throws {
+        try await withAPI { h in
+            let table = Set(APIRoutes.all.map(\.operationID))
+            #expect(table.count == APIRoutes.all.count, "an operationId is used once")
+            #expect(Set(TicketAPI.handlers(h.env).keys) == table, "every route has a handler, every handler a route")
+            #expect(Set(OpenAPIDocument.operations.keys) == table, "every route has an operation, every operation a route")
+            try await h.test { client in
+                let doc = try await client.get("/openapi.json").json
+                let statuses = doc["components"]["schemas"]["Status"]["enum"].array?.compactMap(\.string)
+                #expect(statuses == OrderStatus.allCases.map(\.rawValue))
             }
         }
     }
