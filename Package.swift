@@ -136,7 +136,7 @@ let package = Package(
             path: "Tests/TicketTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "TicketCoreTests", dependencies: ["TicketCore", "TicketTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TicketWaitingTests",
             dependencies: ["TicketCore", "TicketWaiting", "TicketTestSupport"],

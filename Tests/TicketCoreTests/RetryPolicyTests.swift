@@ -1,5 +1,6 @@
 import Testing
 import TicketCore
+import TicketTestSupport
 
 @Suite("RetryPolicy", .timeLimit(.minutes(1)))
 struct RetryPolicyTests {

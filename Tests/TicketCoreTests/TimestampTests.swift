@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TicketCore
+import TicketTestSupport
 
 @Suite("Timestamp", .timeLimit(.minutes(1)))
 struct TimestampTests {

@@ -170,25 +170,6 @@ actor TestGate {
 
 // MARK: - Waiting
 
-struct TimedOut: Error, CustomStringConvertible {
-    var what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
-/// Waits until `condition` holds, yielding in between; fails the test at the deadline.
-func waitUntil(_ what: String, timeout: Duration = .seconds(10),
-               sourceLocation: SourceLocation = #_sourceLocation,
-               _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        if ContinuousClock.now >= deadline {
-            Issue.record("timed out waiting for \(what)", sourceLocation: sourceLocation)
-            throw TimedOut(what: what)
-        }
-        await Task.yield()
-    }
-}
-
 /// Seconds as a Double, for messages and comparisons.
 extension Duration {
     var seconds: Double {

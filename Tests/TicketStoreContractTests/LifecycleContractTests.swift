@@ -108,7 +108,7 @@ struct LifecycleContractTests {
     @Test("positions agree with a count of the queued orders in claim order, through a mix of changes",
           arguments: StoreKind.allCases)
     func positionsAgainstACount(kind: StoreKind) async throws {
-        var rng = SeededRandom(seed: 42)
+        var rng = SeededGenerator(seed: 42)
         let settings = StoreSettings(maxNumber: 9999, maxQueued: 9999, retry: RetryPolicy(maxAttempts: 9, baseSeconds: 0, maxSeconds: 0))
         try await withStore(kind, settings: settings) { env in
             let store = env.store
@@ -138,18 +138,5 @@ struct LifecycleContractTests {
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so the mix is the same every run.
-struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
