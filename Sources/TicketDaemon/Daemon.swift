@@ -71,7 +71,10 @@ public struct Daemon: Sendable {
                                 notifier: notifier, logger: logger.with(label: "ticketd.reload"))
         let server = TicketAPI.server(env, socket: socket, limits: config.connectionLimits,
                                       logger: logger.with(label: "ticketd.http", level: max(config.logLevel, .notice)),
-                                      onRunning: { address in coordinator.serverRunning(address: address) })
+                                      onRunning: { [inherited = socket.inherited] address in
+                                          coordinator.serverRunning(address: address + (inherited ? " (socket from systemd)" : ""))
+                                      })
+        coordinator.onShutdownStopAccepting { server.stopAccepting() }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [

@@ -20,6 +20,8 @@ final class LifecycleCoordinator: Service, Sendable {
     let logger: Logger
     private let listening = Gate()
     private let address = Mutex<String?>(nil)
+    /// Stops the HTTP server accepting connections (set once the server exists).
+    private let stopAccepting = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(store: any OrderStore, state: ServiceState, kitchen: Kitchen, notifier: SystemdNotifier, logger: Logger) {
         self.store = store
@@ -27,6 +29,11 @@ final class LifecycleCoordinator: Service, Sendable {
         self.kitchen = kitchen
         self.notifier = notifier
         self.logger = logger
+    }
+
+    /// What to call to stop taking connections when shutdown begins.
+    func onShutdownStopAccepting(_ stop: @escaping @Sendable () -> Void) {
+        stopAccepting.withLock { $0 = stop }
     }
 
     func serverRunning(address: String) {
@@ -53,10 +60,14 @@ final class LifecycleCoordinator: Service, Sendable {
         }
     }
 
+    /// Shutdown began: no new connection is taken (under socket activation they wait in
+    /// systemd's socket for the next process), requests already taken are answered in full,
+    /// waiting long polls and streams answer now, and cooks get their grace period.
     func beginShutdown() {
-        logger.notice("shutting down: intake stopped, waiting requests answered, cooks finishing")
+        logger.notice("shutting down: no new connections, requests in progress answered, cooks finishing")
         notifier.notify("STOPPING=1")
         state.markStopping()
+        stopAccepting.withLock { $0 }?()
         store.changes.finishAllSubscriptions()
         kitchen.beginShutdown()
     }

@@ -32,7 +32,6 @@ public struct APISettings: Sendable, Equatable {
 public final class ServiceState: Sendable {
     private struct State {
         var ready = false
-        var accepting = true
         var stopping = false
     }
 
@@ -41,12 +40,11 @@ public final class ServiceState: Sendable {
 
     /// Database open and migrated, services running: /readyz answers 200.
     public var isReady: Bool { state.withLock { $0.ready && !$0.stopping } }
-    /// New orders are taken (false while shutting down: 503).
-    public var isAccepting: Bool { state.withLock { $0.accepting && !$0.stopping } }
     public var isStopping: Bool { state.withLock { $0.stopping } }
 
     public func markReady() { state.withLock { $0.ready = true } }
-    /// Shutdown began: stop taking orders and report not ready.
+    /// Shutdown began: report not ready; waits end (long polls, kitchen claims). Requests
+    /// already taken are still answered in full (the server stops taking connections).
     public func markStopping() { state.withLock { $0.stopping = true } }
 }
 

@@ -38,9 +38,6 @@ struct CustomerRoutes: Sendable {
     // MARK: Placing
 
     func placeOrder(_ request: Request, context: TicketRequestContext) async throws -> Response {
-        guard env.state.isAccepting else {
-            throw Problem.unavailable("ticketd is shutting down and takes no new orders", retryAfter: 5)
-        }
         let settings = env.settings
         try Self.requireJSON(request)
         var request = request

@@ -30,7 +30,7 @@ public enum TicketAPI {
 
     /// The HTTP server of the whole API on `socket` (made at start, before the database).
     public static func server(_ env: APIEnvironment, socket: ListeningSocket, limits: ConnectionLimits, logger: Logger,
-                              onRunning: @escaping @Sendable (String) async -> Void) -> some Service {
+                              onRunning: @escaping @Sendable (String) async -> Void) -> any DrainingServer {
         HTTPServer(socket: socket, responder: buildRouter(env).buildResponder(), limits: limits,
                    metrics: env.metricsFactory, logger: logger, onRunning: onRunning)
     }

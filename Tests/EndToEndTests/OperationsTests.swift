@@ -28,7 +28,9 @@ struct OperationsTests {
         let text = try String(contentsOf: Self.unit, encoding: .utf8)
         #expect(text.contains("ExecStart=/usr/local/bin/ticketd serve"))
         let copy = try dir.write("ticketd.service", text.replacingOccurrences(of: "/usr/local/bin/ticketd", with: binary.path))
-        let result = try await runProgram(analyze, ["verify", copy], in: dir.url)
+        let socket = try dir.write("ticketd.socket", try String(contentsOf: Self.unit.deletingLastPathComponent()
+            .appendingPathComponent("ticketd.socket"), encoding: .utf8))
+        let result = try await runProgram(analyze, ["verify", copy, socket], in: dir.url)
         #expect(result.status.isCleanExit, "\(result)")
         #expect(!result.stderr.contains("Unknown key"), "\(result)")
     }

@@ -303,11 +303,24 @@ struct PlacementTests {
         }
     }
 
-    @Test("after shutdown began, a placement is 503 with Retry-After and writes nothing")
+    @Test("after shutdown began, a placement already taken is still answered in full (the server stops taking connections instead)")
     func stopping() async throws {
         try await withAPI { h in
             h.env.state.markStopping()
             let before = try await h.counts()
+            try await h.test { client in
+                let response = try await client.placeOrder(orderBody())
+                #expect(response.status == .accepted)
+            }
+            #expect(try await h.counts().orders == before.orders + 1)
+        }
+    }
+
+    @Test("once the store is shut down, a placement is 503 with Retry-After and writes nothing")
+    func storeClosed() async throws {
+        try await withAPI { h in
+            let before = try await h.counts()
+            h.store.stop()
             try await h.test { client in
                 let response = try await client.placeOrder(orderBody())
                 expectProblem(response, .serviceUnavailable)

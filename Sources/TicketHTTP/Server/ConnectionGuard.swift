@@ -137,6 +137,13 @@ final class RequestReadDeadline {
     private var headRead = false
     private var requestsRead = 0
     private var responsesWritten = 0
+    private var bytesSeen = false
+    /// Shutdown asked this connection to close (`ChannelShouldQuiesceEvent`) while it had a
+    /// request coming or in progress: it is closed once that request is answered.
+    private var quiescePending = false
+    private var quiesceFallback: Scheduled<Void>?
+    /// How long a connection accepted just before shutdown may take to send its first byte.
+    static let firstRequestGrace = TimeAmount.seconds(1)
 
     init(timeout: TimeAmount, count: ConnectionCount) {
         self.timeout = timeout
@@ -148,13 +155,51 @@ final class RequestReadDeadline {
     func detach() {
         scheduled?.cancel()
         scheduled = nil
+        quiesceFallback?.cancel()
+        quiesceFallback = nil
         context = nil
+    }
+
+    /// Shutdown asks the connection to close (the server stopped accepting). Hummingbird closes
+    /// a connection at once unless a request is being answered, but a connection accepted just
+    /// before, whose request is still in the socket or half read, is not idle: closing it then
+    /// resets the client. So the event is passed on now only for a connection that has
+    /// answered requests and has nothing coming; otherwise it waits for the request under way
+    /// (or, for a new connection, its first byte within `firstRequestGrace`) to be answered.
+    /// Returns whether to pass the event on now.
+    func quiesceRequested() -> Bool {
+        let busy = reading || requestsRead > responsesWritten
+        if !busy && bytesSeen { return true }
+        quiescePending = true
+        if !bytesSeen, let context {
+            quiesceFallback = context.eventLoop.assumeIsolated().scheduleTask(in: Self.firstRequestGrace) { [weak self] in
+                guard let self, !self.bytesSeen else { return }
+                self.forwardQuiesce()
+            }
+        }
+        return false
+    }
+
+    /// The answer to the request under way has been written: a held quiesce goes on (and the
+    /// idle connection closes).
+    func responseWritten() {
+        guard quiescePending, !reading, requestsRead <= responsesWritten else { return }
+        forwardQuiesce()
+    }
+
+    private func forwardQuiesce() {
+        quiescePending = false
+        quiesceFallback?.cancel()
+        quiesceFallback = nil
+        guard let context else { return }
+        context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     /// The first bytes of a request: the clock starts. The timer itself is only armed at the end
     /// of the read if the request is still incomplete then (`readComplete`); a request that
     /// arrives whole in one read, nearly all of them, never schedules one.
     func bytesArrived() {
+        bytesSeen = true
         guard !reading, requestsRead <= responsesWritten, context != nil else { return }
         reading = true
         readStarted = .now()
@@ -221,6 +266,11 @@ final class RequestBytesHandler: ChannelInboundHandler, RemovableChannelHandler 
         deadline.detach()
         context.fireChannelInactive()
     }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, !deadline.quiesceRequested() { return }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 /// After the HTTP codec: sees where each request ends and each response ends.
@@ -243,8 +293,16 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { deadline.responseEnded() }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        deadline.responseEnded()
+        // Once the answer is written, a quiesce held for it goes on.
+        let written = promise ?? context.eventLoop.makePromise()
+        let bound = NIOLoopBound(deadline, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in bound.value.responseWritten() }
+        context.write(data, promise: written)
     }
 }
 

@@ -7,6 +7,7 @@ import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The HTTP server: Hummingbird's router and HTTP/1 channel on a socket made before the server
 /// starts (`ListeningSocket`: bound at start, or handed over by systemd), with ticketd's
@@ -20,7 +21,7 @@ import ServiceLifecycle
 ///
 /// Graceful shutdown stops accepting, lets every connection finish the request it is answering
 /// (idle keep-alive connections are closed), and returns once all are closed.
-public final class HTTPServer<Responder: HTTPResponder>: Service, Sendable
+public final class HTTPServer<Responder: HTTPResponder>: DrainingServer, Sendable
 where Responder.Context == TicketRequestContext {
     private let socket: ListeningSocket
     private let responder: Responder
@@ -29,6 +30,15 @@ where Responder.Context == TicketRequestContext {
     private let logger: Logger
     private let onRunning: @Sendable (String) async -> Void
     private let date = HTTPDate()
+    /// Set once connections are accepted; `stopAccepting()` before that stops at once.
+    private let draining = Mutex<Draining>(Draining())
+
+    private struct Draining {
+        var quiescing: ServerQuiescingHelper?
+        var listener: (any Channel)?
+        var stopRequested = false
+        var stopped = false
+    }
 
     /// - Parameters:
     ///   - onRunning: called with the address once connections are being accepted.
@@ -61,6 +71,12 @@ where Responder.Context == TicketRequestContext {
             socket.closeUnused()
             throw error
         }
+        let stopAtOnce = draining.withLock { d -> Bool in
+            d.quiescing = quiescing
+            d.listener = server.channel
+            return d.stopRequested
+        }
+        if stopAtOnce { stopAccepting() }
         await withDiscardingTaskGroup { tasks in
             await withGracefulShutdownHandler {
                 await onRunning(socket.address)
@@ -74,11 +90,48 @@ where Responder.Context == TicketRequestContext {
                     logger.error("the listening socket failed", metadata: ["error": "\(error)"])
                 }
             } onGracefulShutdown: {
-                // Closes the listening socket (ending `inbound`) and asks each connection to close
-                // once the request it is answering is done.
-                quiescing.initiateShutdown(promise: nil)
+                self.stopAccepting()
             }
         }
+        // Every connection has closed. If accepting stopped before this service's own turn in
+        // the shutdown order (the daemon stops taking connections the moment shutdown begins),
+        // wait for that turn: a service that returns early is taken for a failed one.
+        try? await gracefulShutdown()
+    }
+
+    /// Stops accepting connections now: closes this process's listening socket (ending the
+    /// accept loop) and asks each open connection to close once the request it is answering is
+    /// done; requests already accepted are answered in full. Under socket activation the socket
+    /// itself stays open in systemd, so connections made from now on wait in its backlog for the
+    /// next process. `run()` returns once every connection has closed. Safe to call more than
+    /// once, and before `run()`.
+    public func stopAccepting() {
+        let taken = draining.withLock { d -> (ServerQuiescingHelper, any Channel)? in
+            d.stopRequested = true
+            guard let q = d.quiescing, let listener = d.listener, !d.stopped else { return nil }
+            d.stopped = true
+            return (q, listener)
+        }
+        guard let (quiescing, listener) = taken else { return }
+        // First no more accept() calls. Connections accepted just before are still being set up on
+        // their event loops; once that is done they are in the accept loop, and only then is this
+        // process's socket closed (a connection set up after the close would be dropped).
+        let group = MultiThreadedEventLoopGroup.singleton
+        listener.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+            Self.settle(group, rounds: 3).whenComplete { _ in quiescing.initiateShutdown(promise: nil) }
+        }
+    }
+
+    /// Completes once every event loop of `group` has run a task `rounds` times over: what was
+    /// scheduled on them before (a connection's set-up, its hand-over to the accept loop) is done.
+    private static func settle(_ group: MultiThreadedEventLoopGroup, rounds: Int) -> EventLoopFuture<Void> {
+        let loops = Array(group.makeIterator())
+        guard let first = loops.first else { return group.next().makeSucceededVoidFuture() }
+        var future = first.makeSucceededVoidFuture()
+        for _ in 0..<rounds {
+            future = future.flatMap { EventLoopFuture.andAllSucceed(loops.map { $0.submit {} }, on: first) }
+        }
+        return future
     }
 
     /// One request: the router's answer with a `Date` header, written to the connection. As in
@@ -97,4 +150,10 @@ where Responder.Context == TicketRequestContext {
         response.headers[.date] = date.current
         try await writer.write(response: response.head, body: response.body)
     }
+}
+
+/// A server whose accepting can be stopped before its own turn in the shutdown order: the daemon
+/// stops taking connections the moment shutdown begins, then lets the answers in progress finish.
+public protocol DrainingServer: Service {
+    func stopAccepting()
 }
