@@ -70,9 +70,9 @@ struct SystemTests {
                 let stopping = try await client.get("/readyz")
                 expectProblem(stopping, .serviceUnavailable)
                 #expect(try await client.get("/healthz").status == .ok, "alive while stopping")
-                let refused = try await client.placeOrder(orderBody())
-                expectProblem(refused, .serviceUnavailable)
-                expectRetryAfter(refused)
+                // The server stops taking connections at shutdown; a request it has taken is answered.
+                let taken = try await client.placeOrder(orderBody())
+                #expect(taken.status == .accepted)
             }
         }
     }

@@ -15,20 +15,35 @@ with --binary NAME=PATH, and each of --runs runs (interleaved: old, new, old, ne
      `callgrind_control --dump=placements PID`  -> dump file 1 holds exactly this window;
   6. exactly N polls (GET /v1/tickets/<ticket>) of tickets placed in 5, each must answer 200;
      `callgrind_control --dump=polls PID`       -> dump file 2;
-  7. (--idle-seconds > 0) no requests for that long, `callgrind_control --dump=idle PID` -> dump 3:
-     the background rate (timers, sweeper) that leaks into any window, to judge the noise;
+  7. (--idle-seconds > 0, default 10) no requests for that long, `callgrind_control --dump=idle PID`
+     -> dump 3: the daemon's background work alone;
   8. SIGTERM, wait, clean up.
 
-Counts are the `summary:` (else `totals:`) Ir of each dump file: every thread of the daemon
-(callgrind's default --separate-threads=no), client instructions only, counted from the zero or
-the previous dump. Instrumentation is off until step 4 (--instr-atstart=no), which makes start-up
-and warm-up faster and does not change what is counted in the windows.
+Counts are the `summary:` Ir of each dump file: every thread of the daemon (callgrind's default
+--separate-threads=no), client instructions only, counted from the zero or the previous dump.
+Instrumentation is off until step 4 (--instr-atstart=no), which makes start-up and warm-up faster
+and does not change what is counted in the windows.
 
-Prints `name=value` lines on stdout (diagnostics on stderr):
-  callgrind_<name>_run<k>_ir_per_placement, ..._ir_per_poll, ..._idle_ir_per_s, ..._seconds
-  callgrind_<name>_ir_per_placement / _ir_per_poll   (mean of the runs)
-  callgrind_<name>_ir_per_placement_spread_pct       ((max-min)/mean over the runs)
-  callgrind_<other>_over_<first>_ir_per_placement / _ir_per_poll   (ratio of the means)
+Background: the daemon also works on its own clock (the sweeper every 0.5 s: requeue expired
+leases, expire uncollected, check for work; plus rarer timers). That work lands in every window in
+proportion to the window's wall time, which valgrind and the machine's load stretch, so it makes
+raw counts depend on load. Each dump's call counts give the number of sweeps in that window
+(the most-called function matching --tick-function, default `Sweeper.*runOnce`); the idle
+window gives Ir per sweep (all background included); the net count subtracts
+  sweeps in the window x idle Ir per sweep.
+Without a match (a stripped binary) it subtracts idle Ir/s x window seconds instead; with
+--idle-seconds 0 it subtracts nothing (net = raw).
+
+Prints `name=value` lines on stdout (diagnostics on stderr), for every run k of binary NAME:
+  callgrind_NAME_runk_ir_per_placement, _ir_per_poll           net (background subtracted)
+  callgrind_NAME_runk_ir_per_placement_raw, _ir_per_poll_raw   everything in the window
+  callgrind_NAME_runk_background (sweeps|seconds|none), _background_placements_pct / _polls_pct,
+  _sweeps (placements,polls,idle), _idle_ir_per_sweep, _idle_ir_per_s, _window_seconds, _seconds
+and over the runs:
+  callgrind_NAME_ir_per_placement, _ir_per_poll (+ _raw)   mean of the runs, with _spread_pct
+                                                           ((max - min) / mean)
+  callgrind_NEW_over_FIRST_ir_per_placement, _ir_per_poll (+ _raw)   ratio of the means
+  callgrind_NEW_vs_FIRST_within_5pct = yes|no              (net ratios, --tolerance-pct)
 Every step is bounded in time; children and temporary directories are removed on any exit.
 Only 127.0.0.1 is used.
 """
