@@ -118,10 +118,13 @@ let package = Package(
             dependencies: ["TicketCore", "TicketStore", "TicketStoreSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
-        // The framework's ceiling for scripts/bench: one trivial Hummingbird route, nothing else.
+        // The system SQLite's C API, for the durable-route yardstick of ticketd-ceiling.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The framework's ceilings for scripts/bench: one trivial Hummingbird route, and the least
+        // work a durable intake can do (one group-committed SQLite row per POST).
         .executableTarget(
             name: "ticketd-ceiling",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["CSQLite", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         // Helpers every test target shares: clocks, waiting with a deadline, temporary

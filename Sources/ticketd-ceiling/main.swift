@@ -1,34 +1,46 @@
-// The framework's ceiling for `scripts/bench`: the same Hummingbird build as ticketd, one
-// trivial route, no middleware, no database. `GET /ping` answers a small JSON body.
-//   ticketd-ceiling [--port 8090] [--host 127.0.0.1]
+// The framework's ceilings for `scripts/bench`: the same Hummingbird build as ticketd, no
+// middleware. `GET /ping` answers a small JSON body (the trivial route); with `--durable PATH`,
+// `POST /orders` also appends one row to a SQLite database at PATH and answers after its
+// group commit (the durable route, `DurableRoute.swift`).
+//   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH]
 // Logs `ticketd-ceiling listening on HOST:PORT` on stderr once it serves; stops on SIGTERM/SIGINT.
 import Foundation
 import Hummingbird
 
-func parseArguments() -> (host: String, port: Int) {
+func parseArguments() -> (host: String, port: Int, durable: String?) {
     var host = "127.0.0.1"
     var port = 8090
+    var durable: String?
     var arguments = Array(CommandLine.arguments.dropFirst())[...]
     while let flag = arguments.popFirst() {
         switch flag {
         case "--port": port = arguments.popFirst().flatMap { Int($0) } ?? port
         case "--host": host = arguments.popFirst() ?? host
+        case "--durable": durable = arguments.popFirst()
         default:
-            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS]\n".utf8))
+            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS] [--durable PATH]\n".utf8))
             exit(64)
         }
     }
-    return (host, port)
+    return (host, port, durable)
 }
 
-let (host, port) = parseArguments()
+let (host, port, durable) = parseArguments()
 let router = Router()
+if let durable {
+    do {
+        addDurableRoute(to: router, log: try DurableLog(path: durable))
+    } catch {
+        FileHandle.standardError.write(Data("ticketd-ceiling: \(error)\n".utf8))
+        exit(1)
+    }
+}
 let pong = ByteBuffer(string: #"{"pong":true}"#)
 router.get("/ping") { _, _ -> Response in
     Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: pong))
 }
 
-// Same server settings as ticketd's Application (Sources/TicketDaemon/Daemon.swift).
+// Hummingbird's own Application, with the server settings ticketd used before it bound its own socket.
 let app = Application(
     router: router,
     configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),

@@ -321,7 +321,8 @@ def valgrind_crashed(path):
                    "unhandled instruction", "Unrecognised instruction", "SIGILL"):
         if needle in text:
             i = text.index(needle)
-            return text[max(0, i - 200):i + 600]
+            start = text.rfind("\n", 0, max(0, i - 400)) + 1
+            return text[start:i + 800]
     return None
 
 
