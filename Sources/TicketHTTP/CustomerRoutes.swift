@@ -53,10 +53,11 @@ struct CustomerRoutes: Sendable {
         }
         let idempotency = key.map { IdempotencyKey(key: $0, requestHash: fnv1a128Hex(value.canonical)) }
         let env = self.env
+        let estimate = env.estimate  // one snapshot for the stored answer, the body and Retry-After
         let placement: Placement
         do {
             placement = try await env.store.place(new, idempotency: idempotency,
-                                                  answer: PlacementAnswer(statusCode: 202, estimate: env.estimate))
+                                                  answer: PlacementAnswer(statusCode: 202, estimate: estimate))
         } catch let error as StoreError {
             throw Problem.from(error)
         }
@@ -67,7 +68,7 @@ struct CustomerRoutes: Sendable {
         let now = env.store.now()
         if placement.replayed {
             env.metrics.ordersReplayed.increment()
-            headers[.retryAfter] = String(env.pollInterval(order, position: nil, now: now))
+            headers[.retryAfter] = String(estimate.pollInterval(order, position: nil, now: now))
             headers[.contentType] = "application/json"
             headers[.eTag] = Self.etag(1)
             let status = HTTPResponse.Status(code: placement.statusCode)
@@ -76,12 +77,14 @@ struct CustomerRoutes: Sendable {
         }
         env.metrics.ordersPlaced.increment()
         context.logger.debug("order placed", metadata: ["number": "\(order.number)", "order": "\(order.id)"])
-        headers[.retryAfter] = String(env.pollInterval(order, position: placement.position, now: now))
+        headers[.retryAfter] = String(estimate.pollInterval(order, position: placement.position, now: now))
         if let body = placement.response {
             headers[.contentType] = "application/json"
             return Response(status: .accepted, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
         }
-        return env.ticketJSON(order, position: placement.position, now: now).response(.accepted, headers: headers)
+        var w = JSONWriter()
+        TicketBody.write(order, position: placement.position, estimate: estimate, now: now, to: &w)
+        return w.response(.accepted, headers: headers)
     }
 
     // MARK: Reading and waiting
@@ -309,12 +312,15 @@ struct CustomerRoutes: Sendable {
 
     func ticketResponse(_ order: Order, position: Int?) -> Response {
         let now = env.store.now()
+        let estimate = env.estimate  // one snapshot for the body and Retry-After
         var headers = HTTPFields()
         headers[.eTag] = Self.etag(order.version)
         if !order.status.isFinal {
-            headers[.retryAfter] = String(env.pollInterval(order, position: position, now: now))
+            headers[.retryAfter] = String(estimate.pollInterval(order, position: position, now: now))
         }
-        return env.ticketJSON(order, position: position, now: now).response(.ok, headers: headers)
+        var w = JSONWriter()
+        TicketBody.write(order, position: position, estimate: estimate, now: now, to: &w)
+        return w.response(.ok, headers: headers)
     }
 
     // MARK: Menu and board

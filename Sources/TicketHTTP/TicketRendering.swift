@@ -44,11 +44,6 @@ extension APIEnvironment {
     func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
         TicketBody.writeItems(items, to: &w)
     }
-
-    /// A suggested poll interval in whole seconds: about the time left, 1 to 30.
-    func pollInterval(_ order: Order, position: Int?, now: Timestamp) -> Int {
-        estimate.pollInterval(order, position: position, now: now)
-    }
 }
 
 extension JSONWriter {
