@@ -3,6 +3,7 @@
 -- cycles through it, so Lua costs little per request.
 --   BENCH_ITEMS     comma-separated menu items to order from (default cheeseburger,fries,cola)
 --   BENCH_RUSH_PCT  percentage of rush orders (default 10)
+--   BENCH_PATH      where to post them (default /v1/orders; the durable route takes /orders)
 dofile(os.getenv("BENCH_D") .. "/lib.lua")
 
 local items = {}
@@ -10,6 +11,7 @@ for item in string.gmatch(os.getenv("BENCH_ITEMS") or "cheeseburger,fries,cola",
    table.insert(items, item)
 end
 local rush_pct = tonumber(os.getenv("BENCH_RUSH_PCT") or "10")
+local path = os.getenv("BENCH_PATH") or "/v1/orders"
 local customers = {"Ana", "Bo", "Chidi", "Dana", "Émile", "Fatima", "Gus", "Hiro"}
 local notes = {"no onions", "extra ketchup", "to go", "well done, please"}
 local pool = {}
@@ -31,7 +33,7 @@ function init(args)
          table.insert(fields, string.format('"note":"%s"', notes[math.random(#notes)]))
       end
       local body = "{" .. table.concat(fields, ",") .. "}"
-      pool[i] = wrk.format("POST", "/v1/orders", {["Content-Type"] = "application/json"}, body)
+      pool[i] = wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
    end
    n = math.random(#pool)
 end
