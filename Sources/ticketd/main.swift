@@ -55,6 +55,7 @@ struct Ticketd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ticketd",
         abstract: "Order-ticket queue daemon: orders over HTTP, tickets at once, cooks in the background.",
+        version: ticketdVersion,
         subcommands: [Serve.self, Migrate.self, CheckConfig.self, BackupCommand.self],
         defaultSubcommand: Serve.self
     )
