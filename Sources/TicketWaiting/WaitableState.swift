@@ -28,22 +28,38 @@ public enum WaitOutcome<Value: Sendable>: Sendable {
 ///
 /// An `update` wakes exactly the waiters whose `check` now succeeds; their continuations are
 /// resumed after the lock is released.
+///
+/// Its methods are `@inlinable` so that each client specialises them for its own `State`: the
+/// writer calls `update` for every write, and an unspecialised generic call there looked its
+/// types' metadata up at run time on every call (a few per cent of a placement's instructions).
 public final class WaitableState<State: Sendable>: Sendable {
-    private struct Waiter {
+    @usableFromInline
+    struct Waiter {
         /// Runs `check`; on success returns the resumption to run outside the lock.
-        let attempt: @Sendable (inout State) -> (@Sendable () -> Void)?
+        @usableFromInline let attempt: @Sendable (inout State) -> (@Sendable () -> Void)?
         /// Resumes the waiter with a timeout or cancellation.
-        let end: @Sendable (_ timedOut: Bool) -> Void
+        @usableFromInline let end: @Sendable (_ timedOut: Bool) -> Void
+
+        @usableFromInline
+        init(attempt: @escaping @Sendable (inout State) -> (@Sendable () -> Void)?,
+             end: @escaping @Sendable (_ timedOut: Bool) -> Void) {
+            self.attempt = attempt
+            self.end = end
+        }
     }
 
-    private struct Storage {
-        var state: State
-        var nextID: UInt64 = 0
-        var waiters: [UInt64: Waiter] = [:]
+    @usableFromInline
+    struct Storage {
+        @usableFromInline var state: State
+        @usableFromInline var nextID: UInt64 = 0
+        @usableFromInline var waiters: [UInt64: Waiter] = [:]
+
+        @usableFromInline
+        init(state: State) { self.state = state }
     }
 
-    private let storage: Mutex<Storage>
-    private let timer: DeadlineTimer
+    @usableFromInline let storage: Mutex<Storage>
+    @usableFromInline let timer: DeadlineTimer
 
     public init(_ state: State, timer: DeadlineTimer = .shared) {
         storage = Mutex(Storage(state: state))
@@ -51,12 +67,13 @@ public final class WaitableState<State: Sendable>: Sendable {
     }
 
     /// Reads the state.
+    @inlinable
     public func read<R>(_ body: (State) throws -> R) rethrows -> R {
         try storage.withLock { try body($0.state) }
     }
 
     /// Changes the state, then resumes every waiter whose `check` now succeeds.
-    @discardableResult
+    @inlinable @discardableResult
     public func update<R>(_ body: (inout State) throws -> R) rethrows -> R {
         let (result, wake) = try storage.withLock { s -> (R, [@Sendable () -> Void]) in
             let result = try body(&s.state)
@@ -81,6 +98,7 @@ public final class WaitableState<State: Sendable>: Sendable {
     /// `deadline` (nil: no deadline), or until the task is cancelled — unless `cancellable` is
     /// false: a wait for something that must be taken whatever happens (a committed batch's
     /// callers, a claim a batch has made) ignores cancellation.
+    @inlinable
     public func wait<Value: Sendable>(until deadline: ContinuousClock.Instant? = nil, cancellable: Bool = true,
                                       for check: @escaping @Sendable (inout State) -> Value?) async -> WaitOutcome<Value> {
         let id = storage.withLock { s -> UInt64 in
@@ -116,7 +134,8 @@ public final class WaitableState<State: Sendable>: Sendable {
     }
 
     /// Ends the wait `id` (if it still waits) with a timeout or cancellation.
-    private func end(_ id: UInt64, timedOut: Bool) {
+    @usableFromInline
+    func end(_ id: UInt64, timedOut: Bool) {
         let waiter = storage.withLock { $0.waiters.removeValue(forKey: id) }
         waiter?.end(timedOut)
     }
