@@ -81,7 +81,8 @@ function tick() {
 setInterval(tick, 1000);
 
 function tellReady(ticket) {
-  if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+  // Browsers refuse to vibrate for a page the person has not touched yet (and say so).
+  if (navigator.vibrate && navigator.userActivation?.hasBeenActive) navigator.vibrate([300, 150, 300]);
   if (notifyWanted && "Notification" in window && Notification.permission === "granted") {
     try {
       new Notification(`Order ${ticket.number} is ready`, { body: "Please come to the counter." });
