@@ -255,3 +255,14 @@ def browsers():
 @pytest.fixture
 def browser(browsers):
     return browsers()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The accessibility checks' summary and where the screenshots are, before the closing line."""
+    path = os.path.join(ARTIFACTS, "axe.txt")
+    if os.path.exists(path):
+        terminalreporter.write_line("accessibility (axe-core; a serious or critical violation fails the test):")
+        with open(path) as f:
+            for line in f:
+                terminalreporter.write_line("  " + line.rstrip("\n"))
+    terminalreporter.write_line(f"screenshots: {ARTIFACTS}")

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import TOKEN, Daemon, wait_until
+from conftest import ARTIFACTS, TOKEN, Daemon, wait_until
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -58,7 +58,10 @@ def accessibility(browser, page):
     bad = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
     summary = {v["id"]: len(v["nodes"]) for v in results["violations"]}
     version = browser.driver.execute_script("return window.axe && axe.version")
-    print(f"axe-core {version} on {page}: {len(results['passes'])} rules passed, violations {summary or 'none'}")
+    line = f"axe-core {version} on {page}: {len(results['passes'])} rules passed, violations {summary or 'none'}"
+    print(line)
+    with open(os.path.join(ARTIFACTS, "axe.txt"), "a") as f:
+        f.write(line + "\n")
     assert not bad, f"axe on {page}: " + "; ".join(f"{v['id']} ({v['impact']}): {v['help']}" for v in bad)
 
 
