@@ -29,7 +29,7 @@ public final class LiveFeeds: Sendable {
         self.activity = activity
         let now: @Sendable () -> Timestamp = { store.now() }
         board = LiveFeed(name: "board", now: now) {
-            let board = try await store.board()
+            let board = try await store.boardSummary(limit: Self.boardListCap)
             return Self.boardContent(board, typicalWait: activity.typicalWait(now: store.now()))
         }
         kitchen = LiveFeed(name: "kitchen", now: now) {
@@ -61,13 +61,13 @@ public final class LiveFeeds: Sendable {
     }
 
     /// `{"preparing":[…],"ready":[…],"preparing_count":N,"ready_count":M,"typical_wait_seconds":S}`.
-    static func boardContent(_ board: Board, typicalWait: Double?) -> [UInt8] {
+    static func boardContent(_ board: BoardSummary, typicalWait: Double?) -> [UInt8] {
         var w = JSONWriter(capacity: 64 + 8 * (board.preparing.count + board.ready.count))
         w.beginObject()
-        w.key("preparing"); w.beginArray(); for n in board.preparing.prefix(boardListCap) { w.element(); w.value(n) }; w.endArray()
-        w.key("ready"); w.beginArray(); for n in board.ready.prefix(boardListCap) { w.element(); w.value(n) }; w.endArray()
-        w.key("preparing_count"); w.value(board.preparing.count)
-        w.key("ready_count"); w.value(board.ready.count)
+        w.key("preparing"); w.beginArray(); for n in board.preparing { w.element(); w.value(n) }; w.endArray()
+        w.key("ready"); w.beginArray(); for n in board.ready { w.element(); w.value(n) }; w.endArray()
+        w.key("preparing_count"); w.value(board.preparingCount)
+        w.key("ready_count"); w.value(board.readyCount)
         w.key("typical_wait_seconds"); w.value(typicalWait.map { Int($0.rounded()) })
         w.endObject()
         return w.bytes
