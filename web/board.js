@@ -106,7 +106,8 @@ function render(board) {
   if (board.typical_wait_seconds === null || board.typical_wait_seconds === undefined) {
     wait.hidden = true;
   } else {
-    document.getElementById("wait-value").textContent = `about ${formatDuration(board.typical_wait_seconds)}`;
+    const seconds = board.typical_wait_seconds;
+    document.getElementById("wait-value").textContent = seconds < 60 ? "under a minute" : `about ${formatDuration(seconds)}`;
     wait.hidden = false;
   }
 
