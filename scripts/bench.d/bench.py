@@ -969,6 +969,25 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
     stop = asyncio.Event()
     gate = asyncio.Semaphore(200)
 
+    # The feeds' reading is kept light (they share the 2 cores with the daemon and wrk): every
+    # event is counted, but events are parsed only while a change is waiting to be seen by every
+    # feed. Each event is one chunk of the chunked body; splitting the raw bytes at blank lines
+    # isolates it (the chunk framing lands on lines of its own, which are ignored).
+    expecting = {"number": None, "seen_by": 0}
+
+    def take(i, block, received):
+        event, data = parse_event(block)
+        if event != b"board":
+            return
+        at = event_at(data)
+        for number in ready_numbers(data):
+            if number in marker_numbers and number not in seen[i]:
+                seen[i][number] = (received, at)
+                if number == expecting["number"]:
+                    expecting["seen_by"] += 1
+                    if expecting["seen_by"] >= n:
+                        expecting["number"] = None
+
     async def feed(i):
         try:
             async with gate:
@@ -977,7 +996,6 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"HTTP/1.1 200"):
                     raise RuntimeError(head.split(b"\r\n")[0].decode())
-            chunked = b"chunked" in head.lower()
             buffer = b""
             first = True
             while not stop.is_set():
@@ -986,39 +1004,22 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
                     break
                 received = time.time()
                 buffer += chunk
-                if chunked:
-                    # Hummingbird streams a body in chunks; strip the chunk framing as it comes.
-                    out, rest = b"", buffer
-                    while True:
-                        line_end = rest.find(b"\r\n")
-                        if line_end < 0:
-                            break
-                        size = int(rest[:line_end].split(b";")[0] or b"0", 16)
-                        if len(rest) < line_end + 2 + size + 2:
-                            break
-                        out += rest[line_end + 2:line_end + 2 + size]
-                        rest = rest[line_end + 2 + size + 2:]
-                    buffer = rest
-                    text = out
-                else:
-                    text, buffer = buffer, b""
-                pending = pendings[i] + text
-                while b"\n\n" in pending:
-                    block, _, pending = pending.partition(b"\n\n")
-                    event, data = parse_event(block)
-                    if event != b"board":
-                        continue
-                    events[i] += 1
-                    if first:
-                        first = False
-                        open_count[0] += 1
-                        if open_count[0] == n:
-                            opened.set()
-                    at = event_at(data)
-                    for number in ready_numbers(data):
-                        if number in marker_numbers and number not in seen[i]:
-                            seen[i][number] = (received, at)
-                pendings[i] = pending
+                cut = buffer.rfind(b"\n\n")
+                if cut < 0:
+                    continue
+                complete, buffer = buffer[:cut + 2], buffer[cut + 2:]
+                count = complete.count(b"event: board")
+                if count == 0:
+                    continue
+                events[i] += count
+                if first:
+                    first = False
+                    open_count[0] += 1
+                    if open_count[0] == n:
+                        opened.set()
+                if expecting["number"] is not None and expecting["number"] not in seen[i]:
+                    for block in complete.split(b"\n\n"):
+                        take(i, block, received)
             writer.close()
         except Exception as e:  # reported below
             errors.append(repr(e))
@@ -1026,7 +1027,6 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
             if open_count[0] >= n:
                 opened.set()
 
-    pendings = [b""] * n
     marker_numbers = {m["number"] for m in markers}
     idle = rss_mb(pid)
     t_open = time.monotonic()
@@ -1067,6 +1067,7 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
         return sent, time.time()
 
     for marker in markers[:changes]:
+        expecting["number"], expecting["seen_by"] = marker["number"], 0
         acked[marker["number"]] = await loop.run_in_executor(None, change, marker)
         await asyncio.sleep(max(0.0, (intake_s - 3.0) / changes) + 0.037)
     conn.close()

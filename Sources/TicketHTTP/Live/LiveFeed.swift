@@ -27,25 +27,33 @@ final class LiveFeed: Sendable {
         case gone
     }
 
+    /// What the streams wait on: the latest snapshot.
     struct State: Sendable {
         var generation: UInt64
         /// The newest snapshot; nil until the producer has computed one since it last started.
         var latest: Snapshot?
         /// The content of `latest` (without generation and time), to tell a change.
         var content: [UInt8] = []
-        /// Streams open now.
-        var watchers = 0
-        /// Moved on by every commit (or anything else that may change the content).
-        var changes: UInt64 = 0
         /// Shutdown: streams end, the producer returns.
         var ended = false
         /// Streams whose client went away (their waits end).
         var gone: Set<UInt64> = []
+    }
+
+    /// What the producer waits on, apart from the streams' state, so that a commit (hundreds a
+    /// second under load) wakes the producer alone, not every waiting stream.
+    struct Trigger: Sendable {
+        /// Moved on by every commit (or anything else that may change the content).
+        var changes: UInt64 = 0
+        /// Streams open now.
+        var watchers = 0
         var nextWatcher: UInt64 = 0
+        var ended = false
     }
 
     let name: String
     let state: WaitableState<State>
+    let trigger = WaitableState(Trigger())
     private let compute: @Sendable () async throws -> [UInt8]
     private let now: @Sendable () -> Timestamp
     let minInterval: Duration
@@ -72,18 +80,16 @@ final class LiveFeed: Sendable {
     /// Starts a stream: counted as a watcher (the producer computes while there is one).
     /// Call `leave(_:)` when it ends.
     func join() -> UInt64 {
-        state.update { s in
-            s.watchers += 1
-            s.nextWatcher += 1
-            return s.nextWatcher
+        trigger.update { t in
+            t.watchers += 1
+            t.nextWatcher += 1
+            return t.nextWatcher
         }
     }
 
     func leave(_ id: UInt64) {
-        state.update { s in
-            s.watchers -= 1
-            s.gone.remove(id)
-        }
+        trigger.update { $0.watchers -= 1 }
+        state.update { s in _ = s.gone.remove(id) }
     }
 
     /// The client of stream `id` went away: its wait ends with `.gone`.
@@ -91,10 +97,7 @@ final class LiveFeed: Sendable {
         state.update { s in _ = s.gone.insert(id) }
     }
 
-    var watchers: Int { state.read { $0.watchers } }
-
-    /// The current generation when a snapshot is current, else nil.
-    var currentGeneration: UInt64? { state.read { $0.latest?.generation } }
+    var watchers: Int { trigger.read { $0.watchers } }
 
     /// Waits for a snapshot of another generation than `sent` (0: any), the end, the client's
     /// departure, or `deadline` (nil then).
@@ -111,28 +114,31 @@ final class LiveFeed: Sendable {
 
     /// Something may have changed: the producer recomputes (at most once per `minInterval`).
     func changed() {
-        state.update { $0.changes &+= 1 }
+        trigger.update { $0.changes &+= 1 }
     }
 
     /// Ends every stream and the producer (shutdown).
     func end() {
+        trigger.update { $0.ended = true }
         state.update { $0.ended = true }
     }
 
-    var isEnded: Bool { state.read { $0.ended } }
+    var isEnded: Bool { trigger.read { $0.ended } }
 
     /// The producer: waits for a watcher, then computes a snapshot, and again after each change
     /// (at most one per `minInterval`) or every `refreshInterval`, while anyone watches; until
     /// `end()` or cancellation.
     func run() async {
         while !Task.isCancelled {
-            // Nobody watches: wait for a watcher (the snapshot was forgotten: it would be stale).
-            guard let seen = await state.wait(for: { s -> UInt64? in
-                if s.ended { return .max }
-                return s.watchers > 0 ? s.changes : nil
+            // Nobody watches: wait for a watcher.
+            guard let seen = await trigger.wait(for: { t -> UInt64? in
+                if t.ended { return .max }
+                return t.watchers > 0 ? t.changes : nil
             }).value, seen != .max else { return }
             await produce()
             guard await produceWhileWatched(after: seen) else { return }
+            // Nobody watches any more: forget the snapshot (it would be stale when one comes).
+            state.update { $0.latest = nil }
         }
     }
 
@@ -151,13 +157,10 @@ final class LiveFeed: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: minInterval)
             let known = handled
-            let wake = await state.wait(until: .now + refreshInterval) { s -> Wake? in
-                if s.ended { return .ended }
-                if s.watchers == 0 {
-                    s.latest = nil
-                    return .idle
-                }
-                return s.changes != known ? .work(s.changes) : nil
+            let wake = await trigger.wait(until: .now + refreshInterval) { t -> Wake? in
+                if t.ended { return .ended }
+                if t.watchers == 0 { return .idle }
+                return t.changes != known ? .work(t.changes) : nil
             }
             switch wake {
             case .found(let found):

@@ -90,10 +90,10 @@ public final class LiveFeeds: Sendable {
             group.addTask {
                 while !self.board.isEnded {
                     if let counts = try? await self.store.liveCounts() { self.activity.sample(counts, now: self.store.now()) }
-                    _ = await self.board.state.wait(until: .now + Self.sampleInterval) { $0.ended ? () : nil }
+                    _ = await self.board.trigger.wait(until: .now + Self.sampleInterval) { $0.ended ? () : nil }
                 }
             }
-            _ = await board.state.wait { $0.ended ? () : nil }
+            _ = await board.trigger.wait { $0.ended ? () : nil }
             group.cancelAll()
         }
     }
