@@ -68,7 +68,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The HTTP server (its socket, connection limits), routes, problem+json, long poll and SSE,
-        // the OpenAPI document, metrics.
+        // the OpenAPI document, metrics, the pages and their live feeds.
         .target(
             name: "TicketHTTP",
             dependencies: [
@@ -86,6 +86,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            // `web` is a symlink to the repository's web/ (the pages), embedded at build time.
+            resources: [.embedInCode("web")],
             swiftSettings: swiftSettings
         ),
         // Configuration, sd_notify, the ServiceGroup; chooses and opens the store.

@@ -85,6 +85,8 @@ public enum ConfigurationLoader {
             case "log_level": config.logLevel = try reader.logLevel(value, key)
             case "max_body_bytes": config.maxBodyBytes = try reader.int(value, key, min: 256, max: 64 * 1024 * 1024)
             case "max_waiters": config.maxWaiters = try reader.int(value, key, min: 1, max: 1_000_000)
+            case "event_stream_max_seconds":
+                config.eventStreamMaxSeconds = try reader.seconds(value, key, min: 0, max: 86400)
             case "idle_timeout_seconds": config.idleTimeoutSeconds = try reader.seconds(value, key, min: 0.1, max: 86400)
             case "request_read_timeout_seconds":
                 config.requestReadTimeoutSeconds = try reader.seconds(value, key, min: 0.1, max: 3600)

@@ -137,7 +137,8 @@ struct KitchenService: Service {
 extension DaemonConfiguration {
     func apiSettings(adminToken: String?) -> APISettings {
         APISettings(menu: coreMenu, longPollMaxSeconds: longPollMaxSeconds, maxBodyBytes: maxBodyBytes,
-                    adminToken: adminToken, cooks: kitchen.cooks, maxWaiters: maxWaiters)
+                    adminToken: adminToken, cooks: kitchen.cooks, maxWaiters: maxWaiters,
+                    eventStreamMaxSeconds: eventStreamMaxSeconds)
     }
 
     var coreMenu: Menu { Menu(items: menu.map { Menu.Item(name: $0.item, cookSeconds: $0.cookSeconds) }) }

@@ -51,6 +51,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Long polls and SSE streams open at once (503 above it). Each holds a connection, so it is
     /// kept below `maxConnections`, leaving connections for everything else when it is reached.
     public var maxWaiters = 12_000
+    /// The board's and the kitchen's event streams end after this many seconds (0: never);
+    /// browsers reconnect by themselves.
+    public var eventStreamMaxSeconds = 0.0
     /// Seconds a connection may stay open with no request in progress before it is closed (a
     /// request whose answer the server is still producing, such as a long poll or an SSE
     /// stream, is never cut by it).

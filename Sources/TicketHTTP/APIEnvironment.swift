@@ -16,10 +16,18 @@ public struct APISettings: Sendable, Equatable {
     public var cooks: Int
     /// Long polls and SSE streams open at once; more are refused with 503 and Retry-After.
     public var maxWaiters: Int
+    /// The board's and the kitchen's event streams end after this many seconds (0: never);
+    /// clients reconnect by themselves.
+    public var eventStreamMaxSeconds: Double
+    /// A comment line is sent on an idle board or kitchen stream this often.
+    public var keepAliveSeconds: Double
 
     public init(menu: Menu, longPollMaxSeconds: Double = 60, maxBodyBytes: Int = 64 * 1024,
-                adminToken: String? = nil, cooks: Int = 4, maxWaiters: Int = 12_000) {
+                adminToken: String? = nil, cooks: Int = 4, maxWaiters: Int = 12_000,
+                eventStreamMaxSeconds: Double = 0, keepAliveSeconds: Double = 15) {
         self.maxWaiters = maxWaiters
+        self.eventStreamMaxSeconds = eventStreamMaxSeconds
+        self.keepAliveSeconds = keepAliveSeconds
         self.menu = menu
         self.longPollMaxSeconds = longPollMaxSeconds
         self.maxBodyBytes = maxBodyBytes
@@ -55,6 +63,8 @@ public final class APIEnvironment: Sendable {
     public let state: ServiceState
     public let registry: PrometheusCollectorRegistry
     public let metrics: APIMetrics
+    /// The pages' live feeds (board, kitchen) and the recent activity; run by the server.
+    public let live: LiveFeeds
     private let settingsBox: Mutex<APISettings>
 
     /// - Parameter registry: the daemon's metrics registry, which `/metrics` renders (the kitchen
@@ -67,6 +77,9 @@ public final class APIEnvironment: Sendable {
         self.registry = registry
         self.metrics = APIMetrics(registry: registry)
         self.settingsBox = Mutex(settings)
+        self.live = LiveFeeds(store: store, writeKitchenOrder: { order, w in
+            OperatorView.write(order, to: &w)
+        })
     }
 
     public var settings: APISettings { settingsBox.withLock { $0 } }
@@ -79,6 +92,16 @@ public final class APIEnvironment: Sendable {
 
     /// The store's change feed (long polls, SSE streams, kitchen claims wait on it).
     var changes: ChangeFeed { store.changes }
+
+    /// Bounds the memory held by waiting clients (`max_waiters`): long polls, ticket streams,
+    /// board and kitchen streams.
+    func refuseWhenTooManyWaiters() throws {
+        let cap = settings.maxWaiters
+        if changes.subscriberCount + live.streamCount >= cap {
+            throw Problem.unavailable("\(cap) long polls and event streams are open already (max_waiters); try again shortly",
+                                      retryAfter: 1)
+        }
+    }
 }
 
 /// The HTTP side's metrics, all named `ticketd_…`.

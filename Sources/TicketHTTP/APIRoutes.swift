@@ -25,6 +25,7 @@ public enum APIRoutes {
         Route(method: .post, path: "/v1/tickets/:ticket/pickup", operationID: "pickupTicket", requiresToken: false),
         Route(method: .get, path: "/v1/menu", operationID: "getMenu", requiresToken: false),
         Route(method: .get, path: "/v1/board", operationID: "getBoard", requiresToken: false),
+        Route(method: .get, path: "/v1/board/events", operationID: "streamBoardEvents", requiresToken: false),
         Route(method: .get, path: "/healthz", operationID: "healthz", requiresToken: false),
         Route(method: .get, path: "/readyz", operationID: "readyz", requiresToken: false),
         Route(method: .get, path: "/metrics", operationID: "metrics", requiresToken: false),
@@ -33,10 +34,13 @@ public enum APIRoutes {
         Route(method: .get, path: "/v1/orders/:id", operationID: "getOrder", requiresToken: true),
         Route(method: .post, path: "/v1/orders/:id/cancel", operationID: "cancelOrder", requiresToken: true),
         Route(method: .post, path: "/v1/orders/:id/requeue", operationID: "requeueOrder", requiresToken: true),
+        Route(method: .get, path: "/v1/stats", operationID: "getStats", requiresToken: true),
         Route(method: .post, path: "/v1/kitchen/claim", operationID: "claimOrder", requiresToken: true),
+        Route(method: .post, path: "/v1/kitchen/orders/:id/claim", operationID: "claimOrderByID", requiresToken: true),
         Route(method: .post, path: "/v1/kitchen/orders/:id/renew", operationID: "renewLease", requiresToken: true),
         Route(method: .post, path: "/v1/kitchen/orders/:id/ready", operationID: "markReady", requiresToken: true),
         Route(method: .post, path: "/v1/kitchen/orders/:id/fail", operationID: "failAttempt", requiresToken: true),
+        Route(method: .get, path: "/v1/kitchen/events", operationID: "streamKitchenEvents", requiresToken: true),
     ]
 
     /// The methods served at a concrete request path (for 405 and `Allow`), empty if none.

@@ -4,7 +4,8 @@ import TicketCore
 import TicketStore
 import TicketWaiting
 
-/// `POST /v1/orders`, the ticket routes (GET, long poll, SSE, cancel, pickup), menu and board.
+/// `POST /v1/orders`, the ticket routes (GET, long poll, SSE, cancel, pickup), menu, board and
+/// the board's live feed.
 struct CustomerRoutes: Sendable {
     let env: APIEnvironment
 
@@ -32,6 +33,9 @@ struct CustomerRoutes: Sendable {
             },
             "getMenu": { _, _ in self.menu() },
             "getBoard": { _, _ in try await self.board() },
+            "streamBoardEvents": { request, context in
+                try await LiveStream.response(self.env.live.board, env: self.env, request: request, context: context)
+            },
         ]
     }
 
@@ -64,6 +68,8 @@ struct CustomerRoutes: Sendable {
         let order = placement.order
         var headers = HTTPFields()
         headers[.location] = "/v1/tickets/\(order.ticket)"
+        // The customer's page of the ticket (what a receipt's QR code would carry).
+        headers[.link] = "</t/\(order.ticket)>; rel=\"alternate\"; type=\"text/html\""
         headers[.eTag] = Self.etag(order.version)
         let now = env.store.now()
         if placement.replayed {
@@ -288,11 +294,7 @@ struct CustomerRoutes: Sendable {
 
     /// Bounds the memory held by waiting clients (`max_waiters`).
     func refuseWhenTooManyWaiters() throws {
-        let cap = env.settings.maxWaiters
-        if env.changes.subscriberCount >= cap {
-            throw Problem.unavailable("\(cap) long polls and event streams are open already (max_waiters); try again shortly",
-                                      retryAfter: 1)
-        }
+        try env.refuseWhenTooManyWaiters()
     }
 
     // MARK: Cancel and pickup

@@ -50,7 +50,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func problem(for error: HTTPError, method: HTTPRequest.Method, path: String) -> Problem {
         switch error.status {
         case .notFound:
-            let methods = APIRoutes.methods(matching: path)
+            let methods = APIRoutes.methods(matching: path) + PageRoutes.methods(matching: path)
             if !methods.isEmpty {
                 var headers = HTTPFields()
                 headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")

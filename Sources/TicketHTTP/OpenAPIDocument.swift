@@ -70,7 +70,7 @@ enum OpenAPIDocument {
           "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}],
           "requestBody": \##(jsonBody("OrderRequest")),
           "responses": {
-            "202": {"description": "Placed: the ticket", "headers": {"Location": {"schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}},
+            "202": {"description": "Placed: the ticket", "headers": {"Location": {"schema": {"type": "string"}}, "Link": {"description": "The customer's page of the ticket: </t/{ticket}>; rel=\"alternate\"; type=\"text/html\"", "schema": {"type": "string"}}, "Retry-After": {"schema": {"type": "integer"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}}},
             "400": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)
           }
         }
@@ -184,6 +184,35 @@ enum OpenAPIDocument {
           "responses": {"200": \##(orderOK), "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
         }
         """##,
+        "streamBoardEvents": ##"""
+        {
+          "operationId": "streamBoardEvents", "summary": "Server-Sent Events: the board on connect and after changes (at most 4 a second)",
+          "description": "A retry: hint first, then the whole board at once and again after changes, coalesced to at most one event every 250 ms; id is the board's generation. A comment line every 15 s keeps the stream open. It ends at shutdown (and after event_stream_max_seconds when that is set); clients reconnect.",
+          "parameters": [{"name": "Last-Event-ID", "in": "header", "description": "The board's current generation: nothing is sent until the next change. Any other value (or none): the current board at once.", "schema": {"type": "string"}}],
+          "responses": {"200": {"description": "event: board, id: generation, data: the board", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/BoardEvent"}}}}, "503": \##(problem)}
+        }
+        """##,
+        "getStats": ##"""
+        {
+          "operationId": "getStats", "summary": "Live counts and the last 15 minutes in 30-second buckets (operator)", "security": \##(auth),
+          "responses": {"200": {"description": "The console's figures", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}}, \##(authErrors)}
+        }
+        """##,
+        "claimOrderByID": ##"""
+        {
+          "operationId": "claimOrderByID", "summary": "Claim this order while it is queued (a kitchen screen's start)", "security": \##(auth),
+          "parameters": [\##(idParam)], "requestBody": \##(jsonBody("ClaimByIDRequest")),
+          "responses": {"200": {"description": "Claimed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Claim"}}}}, "400": \##(problem), \##(authErrors), "404": \##(problem), "409": \##(problem), "413": \##(problem), "415": \##(problem), "422": \##(problem), "503": \##(problem)}
+        }
+        """##,
+        "streamKitchenEvents": ##"""
+        {
+          "operationId": "streamKitchenEvents", "summary": "Server-Sent Events: the kitchen's queued and cooking orders on connect and after changes (operator)", "security": \##(auth),
+          "description": "As the board's stream: retry: first, the list at once and after changes (at most one event every 250 ms), id the list's generation, a comment every 15 s, until shutdown. Read it with fetch: EventSource cannot send the bearer header.",
+          "parameters": [{"name": "Last-Event-ID", "in": "header", "description": "The list's current generation: nothing until the next change. Any other value: the current list.", "schema": {"type": "string"}}],
+          "responses": {"200": {"description": "event: kitchen, id: generation, data: the kitchen's list", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/KitchenEvent"}}}}, \##(authErrors), "503": \##(problem)}
+        }
+        """##,
     ]
 
     static let template = ##"""
@@ -256,6 +285,37 @@ enum OpenAPIDocument {
             "lease": {"type": "string", "minLength": 1}, "error": {"type": ["string", "null"], "default": "failed"}, "retry": {"type": ["boolean", "null"], "default": true}}},
           "Menu": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["item", "cook_seconds"], "properties": {"item": {"type": "string"}, "cook_seconds": {"type": "number"}}}}}},
           "Board": {"type": "object", "required": ["preparing", "ready"], "properties": {"preparing": {"type": "array", "items": {"type": "integer"}}, "ready": {"type": "array", "items": {"type": "integer"}}}},
+          "LiveBoard": {"type": "object", "required": ["generation", "at", "preparing", "ready", "preparing_count", "ready_count", "typical_wait_seconds"], "properties": {
+            "generation": {"type": "integer"}, "at": {"type": "string", "format": "date-time", "description": "When the board was computed"},
+            "preparing": {"type": "array", "items": {"type": "integer"}, "description": "Numbers queued or cooking (at most 200)"},
+            "ready": {"type": "array", "items": {"type": "integer"}, "description": "Numbers ready (at most 200)"},
+            "preparing_count": {"type": "integer"}, "ready_count": {"type": "integer"},
+            "typical_wait_seconds": {"type": ["integer", "null"], "description": "Median time from placement to ready of the orders that became ready in the last 15 minutes"}}},
+          "BoardEvent": {"description": "One Server-Sent Event", "type": "object", "required": ["event", "id", "data"], "properties": {
+            "event": {"const": "board"}, "id": {"type": "string", "pattern": "^[0-9]+$", "description": "the board's generation"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": "#/components/schemas/LiveBoard"}}}},
+          "KitchenList": {"type": "object", "required": ["generation", "at", "queued", "cooking", "queued_count", "cooking_count"], "properties": {
+            "generation": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+            "queued": {"type": "array", "items": {"$ref": "#/components/schemas/OperatorOrder"}, "description": "In claim order: rush first, then oldest (at most 200)"},
+            "cooking": {"type": "array", "items": {"$ref": "#/components/schemas/OperatorOrder"}, "description": "Oldest first (at most 200)"},
+            "queued_count": {"type": "integer"}, "cooking_count": {"type": "integer"}}},
+          "KitchenEvent": {"description": "One Server-Sent Event", "type": "object", "required": ["event", "id", "data"], "properties": {
+            "event": {"const": "kitchen"}, "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"$ref": "#/components/schemas/KitchenList"}}}},
+          "ClaimByIDRequest": {"type": "object", "additionalProperties": false, "required": ["cook"], "properties": {
+            "cook": {"type": "string", "minLength": 1, "maxLength": 64},
+            "lease_seconds": {"type": ["number", "null"], "minimum": 1, "maximum": 3600, "default": 30}}},
+          "Counters": {"type": "object", "required": ["placed", "ready", "picked_up", "cancelled", "failed", "expired", "requeued", "wait_p50_seconds", "wait_p90_seconds", "cook_p50_seconds"], "properties": {
+            "placed": {"type": "integer"}, "ready": {"type": "integer"}, "picked_up": {"type": "integer"}, "cancelled": {"type": "integer"},
+            "failed": {"type": "integer"}, "expired": {"type": "integer"}, "requeued": {"type": "integer"},
+            "wait_p50_seconds": {"type": ["number", "null"]}, "wait_p90_seconds": {"type": ["number", "null"]}, "cook_p50_seconds": {"type": ["number", "null"]}}},
+          "LiveCounts": {"type": "object", "required": ["queued", "cooking", "ready"], "properties": {"queued": {"type": "integer"}, "cooking": {"type": "integer"}, "ready": {"type": "integer"}}},
+          "Stats": {"type": "object", "required": ["at", "bucket_seconds", "window_seconds", "live", "window", "buckets"], "properties": {
+            "at": {"type": "string", "format": "date-time"}, "bucket_seconds": {"type": "integer"}, "window_seconds": {"type": "integer"},
+            "live": {"$ref": "#/components/schemas/LiveCounts"},
+            "window": {"$ref": "#/components/schemas/Counters"},
+            "buckets": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Counters"}, {"type": "object", "required": ["start", "live"], "properties": {
+              "start": {"type": "string", "format": "date-time"}, "live": {"oneOf": [{"$ref": "#/components/schemas/LiveCounts"}, {"type": "null"}]}}}]}}}},
           "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
           "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},

@@ -114,4 +114,5 @@ extension HTTPField.Name {
     // Names HTTPTypes does not predefine (literal, valid tokens: the unwrap cannot fail).
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    static let link = HTTPField.Name("Link")!
 }

@@ -3,7 +3,7 @@ import Logging
 import ServiceLifecycle
 import TicketStore
 
-/// Builds the router of the whole API over `env`.
+/// Builds the router of the whole API and the pages over `env`.
 public enum TicketAPI {
     public static func buildRouter(_ env: APIEnvironment) -> Router<TicketRequestContext> {
         let router = Router(context: TicketRequestContext.self)
@@ -15,6 +15,7 @@ public enum TicketAPI {
             guard let handler = handlers[route.operationID] else { continue }
             router.on(RouterPath(route.path), method: route.method, use: handler)
         }
+        PageRoutes.register(on: router, env: env)
         return router
     }
 
@@ -28,10 +29,12 @@ public enum TicketAPI {
         return all
     }
 
-    /// The HTTP server of the whole API on `socket` (made at start, before the database).
+    /// The HTTP server of the whole API and the pages on `socket` (made at start, before the
+    /// database), with the pages' live feeds.
     public static func server(_ env: APIEnvironment, socket: ListeningSocket, limits: ConnectionLimits, logger: Logger,
                               onRunning: @escaping @Sendable (String) async -> Void) -> any DrainingServer {
-        HTTPServer(socket: socket, responder: buildRouter(env).buildResponder(), limits: limits,
-                   metrics: env.metricsFactory, logger: logger, onRunning: onRunning)
+        ServerWithLiveFeeds(server: HTTPServer(socket: socket, responder: buildRouter(env).buildResponder(), limits: limits,
+                                               metrics: env.metricsFactory, logger: logger, onRunning: onRunning),
+                            feeds: env.live)
     }
 }

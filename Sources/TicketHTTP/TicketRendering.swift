@@ -17,6 +17,26 @@ extension APIEnvironment {
 
     /// The operator's view: every field of the order.
     func writeOperatorOrder(_ order: Order, to w: inout JSONWriter) {
+        OperatorView.write(order, to: &w)
+    }
+
+    func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
+        TicketBody.writeItems(items, to: &w)
+    }
+}
+
+extension JSONWriter {
+    func response(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// The operator's view of an order: every field (the operator API, kitchen claims, the kitchen's
+/// live list).
+enum OperatorView {
+    static func write(_ order: Order, to w: inout JSONWriter) {
         w.beginObject()
         w.key("id"); w.value(order.id)
         w.key("ticket"); w.value(order.ticket)
@@ -24,7 +44,7 @@ extension APIEnvironment {
         w.key("status"); w.value(order.status.rawValue)
         w.key("version"); w.value(order.version)
         w.key("priority"); w.value(order.priority.rawValue)
-        w.key("items"); writeItems(order.items, to: &w)
+        w.key("items"); TicketBody.writeItems(order.items, to: &w)
         w.key("customer"); w.value(order.customer)
         w.key("note"); w.value(order.note)
         w.key("attempts"); w.value(order.attempts)
@@ -39,17 +59,5 @@ extension APIEnvironment {
         w.key("ready_at"); w.value(order.readyAt)
         w.key("finished_at"); w.value(order.finishedAt)
         w.endObject()
-    }
-
-    func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
-        TicketBody.writeItems(items, to: &w)
-    }
-}
-
-extension JSONWriter {
-    func response(_ status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -45,6 +45,12 @@ public protocol OrderStore: AnyObject, Sendable {
     /// The public board: live numbers, preparing (queued or cooking) and ready.
     func board() async throws -> Board
 
+    /// The public board with at most `limit` numbers per column (the lowest) and each column's
+    /// exact count: what the board's live feed sends, computed up to four times a second, so it
+    /// must not cost a read of every live order. A default (from `board()`) serves any store; a
+    /// store with indexes for it answers cheaper.
+    func boardSummary(limit: Int) async throws -> BoardSummary
+
     // MARK: Operator
 
     func order(id: Int64) async throws -> Order?
@@ -121,6 +127,13 @@ public protocol OrderStore: AnyObject, Sendable {
 }
 
 extension OrderStore {
+    /// From `board()`: right for every store, at the cost of reading every live number.
+    public func boardSummary(limit: Int) async throws -> BoardSummary {
+        let board = try await board()
+        return BoardSummary(preparing: Array(board.preparing.prefix(limit)), ready: Array(board.ready.prefix(limit)),
+                            preparingCount: board.preparing.count, readyCount: board.ready.count)
+    }
+
     /// Places an order answered as a new ticket (202) with a plain estimate (one cook).
     public func place(_ order: NewOrder, idempotency: IdempotencyKey? = nil) async throws -> Placement {
         try await place(order, idempotency: idempotency, answer: PlacementAnswer(estimate: ReadyEstimate(cooks: 1)))

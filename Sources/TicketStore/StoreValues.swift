@@ -81,6 +81,21 @@ public struct Board: Sendable, Hashable {
     }
 }
 
+/// The board as its live feed shows it: the lowest numbers of each column, up to a limit, and
+/// each column's exact count.
+public struct BoardSummary: Sendable, Hashable {
+    public var preparing: [Int]
+    public var ready: [Int]
+    public var preparingCount: Int
+    public var readyCount: Int
+    public init(preparing: [Int], ready: [Int], preparingCount: Int, readyCount: Int) {
+        self.preparing = preparing
+        self.ready = ready
+        self.preparingCount = preparingCount
+        self.readyCount = readyCount
+    }
+}
+
 /// Counters of a store's writes, for `/metrics`: their ratio is the mean batch size.
 public struct StoreStatistics: Sendable, Hashable {
     public var commits = 0

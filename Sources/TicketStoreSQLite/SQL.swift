@@ -18,6 +18,11 @@ enum SQL {
     static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
     static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE status IN (\(liveStatuses)) ORDER BY number"
     static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
+    /// The lowest preparing numbers: the live-number index in order, stopping at the limit. (The
+    /// index's own condition is repeated, so that SQLite sees the partial index applies.)
+    static let boardPreparing = "SELECT number FROM orders INDEXED BY orders_live_number WHERE status IN (\(liveStatuses)) AND status <> 'ready' ORDER BY number LIMIT ?"
+    /// The lowest ready numbers, from the ready orders' partial index.
+    static let boardReady = "SELECT number FROM orders INDEXED BY orders_ready WHERE status = 'ready' ORDER BY number LIMIT ?"
     /// The position counted in SQL: what the in-memory `QueueIndex` answers without counting
     /// (tests hold the two against each other). Both halves run on the `orders_queue` partial index: rush ahead of this order's
     /// priority, then same priority and older.

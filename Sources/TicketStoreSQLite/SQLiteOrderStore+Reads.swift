@@ -74,6 +74,24 @@ extension SQLiteOrderStore {
         }
     }
 
+    /// The board's lowest numbers per column and exact counts, in one read (one snapshot: the
+    /// lists and the counts always agree): the live-number index up to the limit for Preparing,
+    /// the ready orders' index for Ready, and the counts on the status index (no read of every
+    /// live order, however many there are).
+    public func boardSummary(limit: Int) async throws -> BoardSummary {
+        try await pool.read { db in
+            let preparing = try Int.fetchAll(db.cachedStatement(sql: SQL.boardPreparing), arguments: [limit])
+            let ready = try Int.fetchAll(db.cachedStatement(sql: SQL.boardReady), arguments: [limit])
+            var counts: [OrderStatus: Int] = [:]
+            for status in OrderStatus.live {
+                counts[status] = try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
+            }
+            return BoardSummary(preparing: preparing, ready: ready,
+                                preparingCount: (counts[.queued] ?? 0) + (counts[.cooking] ?? 0),
+                                readyCount: counts[.ready] ?? 0)
+        }
+    }
+
     /// Live orders by status (queued, cooking, ready): the queue depth figures.
     public func liveCounts() async throws -> [OrderStatus: Int] {
         try await pool.read { db in

@@ -173,7 +173,7 @@ struct ConfigurationTests {
         let path = Self.packageRoot.appendingPathComponent("config/ticketd.yaml").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let keys = ["listen:", "database:", "synchronous:", "long_poll_max_seconds:", "# admin_token_file:",
-                    "log_level:", "max_body_bytes:", "max_waiters:", "max_connections:", "idle_timeout_seconds:",
+                    "log_level:", "max_body_bytes:", "max_waiters:", "event_stream_max_seconds:", "max_connections:", "idle_timeout_seconds:",
                     "request_read_timeout_seconds:", "retention_days:", "tickets:", "max_number:",
                     "pickup_timeout_seconds:", "kitchen:", "cooks:", "orders_per_cook:", "handler:", "command:",
                     "command_timeout_seconds:", "lease_seconds:", "max_attempts:", "retry_base_seconds:",

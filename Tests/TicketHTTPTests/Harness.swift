@@ -69,12 +69,15 @@ func withAPI(
     adminToken: String? = APIHarness.token,
     ready: Bool = true,
     alone: Bool = false,
+    keepAliveSeconds: Double = 15,
+    eventStreamMaxSeconds: Double = 0,
     _ body: (APIHarness) async throws -> Void
 ) async throws {
     await TestGate.shared.enter(alone: alone)
     do {
         try await withAPIUngated(store: storeSettings, longPollMaxSeconds: longPollMaxSeconds,
-                                 maxBodyBytes: maxBodyBytes, adminToken: adminToken, ready: ready, body)
+                                 maxBodyBytes: maxBodyBytes, adminToken: adminToken, ready: ready,
+                                 keepAliveSeconds: keepAliveSeconds, eventStreamMaxSeconds: eventStreamMaxSeconds, body)
     } catch {
         await TestGate.shared.leave(alone: alone)
         throw error
@@ -84,7 +87,7 @@ func withAPI(
 
 private func withAPIUngated(
     store storeSettings: StoreSettings, longPollMaxSeconds: Double, maxBodyBytes: Int, adminToken: String?,
-    ready: Bool, _ body: (APIHarness) async throws -> Void
+    ready: Bool, keepAliveSeconds: Double, eventStreamMaxSeconds: Double, _ body: (APIHarness) async throws -> Void
 ) async throws {
     let dir = FileManager.default.temporaryDirectory
         .appendingPathComponent("ticketd-http-tests-\(UUID().uuidString)", isDirectory: true)
@@ -94,14 +97,18 @@ private func withAPIUngated(
     let store = try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings,
                                      logger: testLogger("ticketd.store"))
     let settings = APISettings(menu: APIHarness.menu, longPollMaxSeconds: longPollMaxSeconds,
-                               maxBodyBytes: maxBodyBytes, adminToken: adminToken, cooks: 1)
+                               maxBodyBytes: maxBodyBytes, adminToken: adminToken, cooks: 1,
+                               eventStreamMaxSeconds: eventStreamMaxSeconds, keepAliveSeconds: keepAliveSeconds)
     let env = APIEnvironment(store: store, settings: settings)
     if ready { env.state.markReady() }
     let harness = APIHarness(store: store, env: env, path: path, probe: SQLiteProbe(store: store))
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await store.run() }
+        // The pages' live feeds (the daemon runs them with the server).
+        group.addTask { await env.live.run() }
         var failure: (any Error)?
         do { try await body(harness) } catch { failure = error }
+        env.live.stop()
         store.stop()
         try await group.waitForAll()
         if let failure { throw failure }

@@ -60,6 +60,28 @@ struct MaintenanceTests {
         }
     }
 
+    @Test("the board's summary: the lowest numbers of each column up to a limit, exact counts, as board() says",
+          arguments: StoreKind.allCases)
+    func boardSummary(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            let store = env.store
+            #expect(try await store.boardSummary(limit: 3) == BoardSummary(preparing: [], ready: [], preparingCount: 0, readyCount: 0))
+            var orders: [Order] = []
+            for _ in 0..<8 { orders.append(try await store.place(order()).order) }   // numbers 1…8
+            for _ in 0..<2 {                                                            // 1, 2 ready
+                let c = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
+                _ = try await store.markReady(orderID: c.order.id, lease: c.lease)
+            }
+            _ = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))   // 3 cooking
+            _ = try await store.cancel(ticket: orders[4].ticket)                       // 5 gone
+            let board = try await store.board()
+            let summary = try await store.boardSummary(limit: 3)
+            #expect(summary == BoardSummary(preparing: [3, 4, 6], ready: [1, 2], preparingCount: 5, readyCount: 2))
+            let whole = try await store.boardSummary(limit: 1000)
+            #expect(whole.preparing == board.preparing && whole.ready == board.ready)
+            #expect(whole.preparingCount == board.preparing.count && whole.readyCount == board.ready.count)
+        }
+    }
 
     @Test("expireUncollected expires ready orders older than the pickup timeout", arguments: StoreKind.allCases)
     func expireUncollected(kind: StoreKind) async throws {

@@ -43,6 +43,7 @@ struct SchemaTests {
                     (SQL.expiredLeases, [now, 100], "orders_cooking_lease"),
                     (SQL.pruneFinished, [now, 500], "orders_finished"),
                     (SQL.board, [], "orders_live_number"),
+                    (SQL.boardPreparing, [200], "orders_live_number"),
                 ] {
                     let plan = try Self.plan(db, sql, arguments)
                     #expect(plan.contains(index), "\(plan)")

@@ -14,6 +14,9 @@ to the base URL given (scripts/bench only ever passes 127.0.0.1).
   order-to-claim URL DB N           order -> claim inside the daemon, from the orders table
   longpoll-latency URL N            change -> long-poll release, as a client sees it
   fanout URL PID CONFIG N           N open long polls, RSS while held, release by turning cooks on
+  board URL PID N CHANGES SECONDS WRK...
+                                    N board feeds held during intake; CHANGES orders made ready, each
+                                    seen by every feed: delivery delays, RSS held by the feeds
   startup BIN CONFIG DB RUNS        start -> READY=1 (sd_notify) and -> "listening" log line
   preload DB FINISHED QUEUED        SQL that fills a migrated database (piped to sqlite3)
   topup DB N                        SQL that adds N queued orders to a live daemon's database
@@ -800,6 +803,18 @@ TARGETS = [
     ("fanout_released_by_change", "10,000", lambda v: v >= 10000),
     ("fanout_intake_rps", "—", None),
     ("fanout_kb_per_poll", "—", None),
+    ("board_feeds", "1,000", lambda v: v >= 1000),
+    ("board_delivery_p99_ms", "≤ 100 ms", lambda v: v <= 100),
+    ("board_change_to_feed_p50_ms", "—", None),
+    ("board_change_to_feed_p99_ms", "≤ 250 ms + delivery (one event per 250 ms)", lambda v: v <= 350),
+    ("board_missed", "= 0", lambda v: v == 0),
+    ("board_base_intake_rps", "—", None),
+    ("board_intake_rps", "—", None),
+    ("board_intake_non2xx", "= 0", lambda v: v == 0),
+    ("board_intake_vs_without", "≥ 0.8", lambda v: v >= 0.8),
+    ("board_events_per_feed_per_s", "≤ 4", lambda v: v <= 4.2),
+    ("board_kb_per_feed", "—", None),
+    ("board_rss_held_mb", "—", None),
     ("ceiling_conns_idle_kb_per_conn", "—", None),
     ("ceiling_conns_kb_per_conn", "—", None),
     ("ceiling_conns_rss_mb", "—", None),
@@ -920,6 +935,213 @@ def cmd_report(args):
     log(f"wrote {md_path}")
 
 
+# --- board: 1,000 board feeds held during intake, a change reaching all of them ------------------
+
+def parse_event(block):
+    """(event, data) of one text/event-stream block."""
+    event, data = None, []
+    for line in block.split(b"\n"):
+        if line.startswith(b"event: "):
+            event = line[7:]
+        elif line.startswith(b"data: "):
+            data.append(line[6:])
+    return event, b"\n".join(data)
+
+
+def ready_numbers(data):
+    """The numbers of a board event's ready list, without parsing the whole event."""
+    start = data.find(b'"ready":[')
+    if start < 0:
+        return []
+    end = data.find(b"]", start)
+    inner = data[start + 9:end]
+    return [int(x) for x in inner.split(b",") if x]
+
+
+def event_at(data):
+    """The event's computation time (its "at"), in seconds since the epoch."""
+    start = data.find(b'"at":"')
+    if start < 0:
+        return None
+    return parse_ts(data[start + 6:start + 30].decode()) / 1000.0
+
+
+async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
+    u = urllib.parse.urlsplit(base)
+    seen = [dict() for _ in range(n)]     # client -> {number: (received, event at)}
+    events = [0] * n
+    errors = []
+    opened = asyncio.Event()
+    open_count = [0]
+    stop = asyncio.Event()
+    gate = asyncio.Semaphore(200)
+
+    # The feeds' reading is kept light (they share the 2 cores with the daemon and wrk): every
+    # event is counted, but events are parsed only while a change is waiting to be seen by every
+    # feed. Each event is one chunk of the chunked body; splitting the raw bytes at blank lines
+    # isolates it (the chunk framing lands on lines of its own, which are ignored).
+    expecting = {"number": None, "seen_by": 0}
+
+    def take(i, block, received):
+        event, data = parse_event(block)
+        if event != b"board":
+            return
+        at = event_at(data)
+        for number in ready_numbers(data):
+            if number in marker_numbers and number not in seen[i]:
+                seen[i][number] = (received, at)
+                if number == expecting["number"]:
+                    expecting["seen_by"] += 1
+                    if expecting["seen_by"] >= n:
+                        expecting["number"] = None
+
+    async def feed(i):
+        try:
+            async with gate:
+                reader, writer = await asyncio.open_connection(u.hostname, u.port)
+                writer.write(f"GET /v1/board/events HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(head.split(b"\r\n")[0].decode())
+            buffer = b""
+            first = True
+            while not stop.is_set():
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                received = time.time()
+                buffer += chunk
+                cut = buffer.rfind(b"\n\n")
+                if cut < 0:
+                    continue
+                complete, buffer = buffer[:cut + 2], buffer[cut + 2:]
+                count = complete.count(b"event: board")
+                if count == 0:
+                    continue
+                events[i] += count
+                if first:
+                    first = False
+                    open_count[0] += 1
+                    if open_count[0] == n:
+                        opened.set()
+                if expecting["number"] is not None and expecting["number"] not in seen[i]:
+                    for block in complete.split(b"\n\n"):
+                        take(i, block, received)
+            writer.close()
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+            open_count[0] += 1
+            if open_count[0] >= n:
+                opened.set()
+
+    marker_numbers = {m["number"] for m in markers}
+    idle = rss_mb(pid)
+    t_open = time.monotonic()
+    tasks = [asyncio.create_task(feed(i)) for i in range(n)]
+    try:
+        await asyncio.wait_for(opened.wait(), 60)
+    except asyncio.TimeoutError:
+        log("board: not every feed got its first board within 60 s")
+    out("board_feeds_open_s", f"{time.monotonic() - t_open:.2f}")
+    out("board_feeds", n - len(errors))
+    await asyncio.sleep(1.0)
+    held = rss_mb(pid)
+    out("board_rss_idle_mb", f"{idle:.1f}")
+    out("board_rss_held_mb", f"{held:.1f}")
+    out("board_kb_per_feed", f"{(held - idle) * 1024 / n:.1f}")
+
+    # Intake (wrk) while the feeds are held; the changes are made during it.
+    events_before = sum(events)
+    wrk = await asyncio.create_subprocess_exec(*wrk_cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    t_intake = time.monotonic()
+    await asyncio.sleep(2.0)
+    conn = Conn(base)
+    acked = {}
+    token = os.environ.get("BENCH_TOKEN", "")
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    loop = asyncio.get_running_loop()
+
+    def change(marker):
+        status, _, body = conn.request("POST", f"/v1/kitchen/orders/{marker['id']}/claim",
+                                       json.dumps({"cook": "bench", "lease_seconds": 300}), auth)
+        if status != 200:
+            raise RuntimeError(f"claim answered {status}: {body[:200]!r}")
+        lease = json.loads(body)["lease"]
+        sent = time.time()
+        status, _, body = conn.request("POST", f"/v1/kitchen/orders/{marker['id']}/ready", json.dumps({"lease": lease}), auth)
+        if status != 200:
+            raise RuntimeError(f"ready answered {status}: {body[:200]!r}")
+        return sent, time.time()
+
+    for marker in markers[:changes]:
+        expecting["number"], expecting["seen_by"] = marker["number"], 0
+        acked[marker["number"]] = await loop.run_in_executor(None, change, marker)
+        await asyncio.sleep(max(0.0, (intake_s - 3.0) / changes) + 0.037)
+    conn.close()
+    wrk_out, _ = await wrk.communicate()
+    intake_s_real = time.monotonic() - t_intake
+    sys.stdout.write(wrk_out.decode(errors="replace"))
+    out("board_events_per_feed_per_s", f"{(sum(events) - events_before) / max(1, n) / intake_s_real:.2f}")
+
+    # Every feed must have seen every change.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(len(s) < len(acked) for s in seen):
+        await asyncio.sleep(0.05)
+    stop.set()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    from_ack, from_sent, fanout = [], [], []
+    missing = 0
+    for s in seen:
+        for number, (sent, ack) in acked.items():
+            if number not in s:
+                missing += 1
+                continue
+            received, at = s[number]
+            from_ack.append((received - ack) * 1000)
+            from_sent.append((received - sent) * 1000)
+            if at is not None:
+                fanout.append((received - at) * 1000)
+    out("board_changes", len(acked))
+    out("board_deliveries", len(from_ack))
+    out("board_missed", missing)
+    out("board_errors", len(errors))
+    if errors:
+        log(f"board: first errors: {errors[:3]}")
+    if fanout:
+        out("board_delivery_p50_ms", f"{percentile(fanout, 50):.1f}")
+        out("board_delivery_p99_ms", f"{percentile(fanout, 99):.1f}")
+        out("board_delivery_max_ms", f"{max(fanout):.1f}")
+    if from_ack:
+        out("board_change_to_feed_p50_ms", f"{percentile(from_ack, 50):.1f}")
+        out("board_change_to_feed_p99_ms", f"{percentile(from_ack, 99):.1f}")
+        out("board_change_to_feed_max_ms", f"{max(from_ack):.1f}")
+        out("board_request_to_feed_p99_ms", f"{percentile(from_sent, 99):.1f}")
+    out("board_rss_after_mb", f"{rss_mb(pid):.1f}")
+
+
+def cmd_board(args):
+    """N board feeds held while wrk places orders; CHANGES orders made ready during it (each a
+    number every feed must see), with the delay of each delivery, and the memory the feeds hold."""
+    base, pid, n, changes, intake_s = args[0], int(args[1]), int(args[2]), int(args[3]), float(args[4])
+    wrk_cmd = args[5:]
+    limit = raise_nofile()
+    if limit < n + 200:
+        sys.exit(f"bench: the open-file limit ({limit}) is too low for {n} board feeds")
+    token = os.environ.get("BENCH_TOKEN", "")
+    conn = Conn(base)
+    items = os.environ.get("BENCH_ITEMS", DEFAULT_ITEMS)
+    for i in range(changes):
+        place_one(conn, i, items)
+    status, _, body = conn.request("GET", f"/v1/orders?limit={changes}", headers={"Authorization": f"Bearer {token}"})
+    conn.close()
+    if status != 200:
+        sys.exit(f"bench: GET /v1/orders answered {status}")
+    markers = [{"id": o["id"], "number": o["number"]} for o in json.loads(body)["orders"]]
+    asyncio.run(board_async(base, pid, n, markers, wrk_cmd, changes, intake_s))
+
+
 COMMANDS = {
     "free-port": cmd_free_port,
     "wait-listening": cmd_wait_listening,
@@ -931,6 +1153,7 @@ COMMANDS = {
     "order-to-claim": cmd_order_to_claim,
     "longpoll-latency": cmd_longpoll_latency,
     "fanout": cmd_fanout,
+    "board": cmd_board,
     "conn-memory": cmd_conn_memory,
     "startup": cmd_startup,
     "preload": cmd_preload,

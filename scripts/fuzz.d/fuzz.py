@@ -33,7 +33,10 @@ HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks.py")
 # Short timers so that fuzzed long polls, claims and SSE streams end quickly: waits are capped at
 # 1 s, orders cook at once and expire 1 s after ready (a final state ends an event stream), a
 # failed attempt is retried within 2 s, and the fuzzer's own leases last at most 2 s (hooks.py).
+# The board's and the kitchen's streams never end by themselves: event_stream_max_seconds bounds
+# each to a quarter of a second (each one still sends its retry: hint and the current snapshot).
 CONFIG = """long_poll_max_seconds: 1
+event_stream_max_seconds: 0.25
 request_read_timeout_seconds: 2
 idle_timeout_seconds: 10
 tickets:
