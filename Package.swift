@@ -213,7 +213,7 @@ let package = Package(
         // Starts the real `ticketd` binary on a free loopback port in a temp directory.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ticketd"],
+            dependencies: ["ticketd", "TicketTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -23,14 +23,15 @@ public enum PostgresMigrations {
     /// database holds a migration this binary does not know. Returns the identifiers applied now.
     @discardableResult
     static func migrate(_ connection: PostgresConnection, url: String, logger: Logger) async throws -> [String] {
-        _ = try await connection.query("""
-            CREATE TABLE IF NOT EXISTS ticketd_migrations (
-                identifier text PRIMARY KEY,
-                applied_at timestamptz NOT NULL DEFAULT now())
-            """, logger: logger).collect()
         var appliedNow: [String] = []
         try await connection.withTransaction(logger: logger) { conn in
+            // Nodes starting together take turns from here.
             _ = try await conn.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger).collect()
+            _ = try await conn.query("""
+                CREATE TABLE IF NOT EXISTS ticketd_migrations (
+                    identifier text PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now())
+                """, logger: logger).collect()
             var applied = Set<String>()
             for try await identifier in try await conn.query("SELECT identifier FROM ticketd_migrations", logger: logger)
                 .decode(String.self) {

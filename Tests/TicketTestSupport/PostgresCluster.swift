@@ -32,7 +32,16 @@ public final class PostgresCluster: Sendable {
         try await starting.value
     }
 
-    private static let starting = Task<PostgresCluster, any Error> { try start() }
+    private static let starting = Task<PostgresCluster, any Error> {
+        let cluster = try start()
+        try cluster.prepareTemplate()
+        return cluster
+    }
+
+    /// A cluster of its own, for a test that restarts or stops it (stopped at exit too).
+    public static func startPrivate() async throws -> PostgresCluster {
+        try await Task.detached { try start() }.value
+    }
 
     /// The directory of the binaries: the newest /usr/lib/postgresql/N/bin with `initdb`.
     static func findBinaries() throws -> String {
@@ -139,7 +148,6 @@ public final class PostgresCluster: Sendable {
                 try run([binaries + "/pg_ctl", "-D", data, "-l", directory + "/log", "-w", "-t", "60", "-o", options, "start"])
                 let cluster = PostgresCluster(directory: directory, port: port, binaries: binaries)
                 registerStopAtExit(cluster)
-                try cluster.prepareTemplate()
                 return cluster
             } catch {
                 lastError = error
@@ -160,12 +168,17 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    private static let atExit = Mutex<PostgresCluster?>(nil)
+    private static let atExit = Mutex<[PostgresCluster]>([])
 
     private static func registerStopAtExit(_ cluster: PostgresCluster) {
-        atExit.withLock { $0 = cluster }
-        atexit {
-            if let cluster = PostgresCluster.atExit.withLock({ $0 }) { cluster.stop() }
+        let first = atExit.withLock { list -> Bool in
+            list.append(cluster)
+            return list.count == 1
+        }
+        if first {
+            atexit {
+                for cluster in PostgresCluster.atExit.withLock({ $0 }) { cluster.stop() }
+            }
         }
     }
 
@@ -194,6 +207,16 @@ public final class PostgresCluster: Sendable {
     /// The template: an empty database, migrated by the test support before the first copy.
     private func prepareTemplate() throws {
         try psql("CREATE DATABASE \(Self.template)")
+    }
+
+    /// The URL of `database` on this cluster, as `database:` takes it.
+    public func url(_ database: String) -> String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
+
+    /// A new, empty database (a store migrates it when it opens).
+    public func emptyDatabase() throws -> String {
+        let name = "e\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
+        try psql("CREATE DATABASE \(name)")
+        return name
     }
 
     /// A new database for one test, copied from the template.
