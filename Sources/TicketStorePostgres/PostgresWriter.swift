@@ -233,6 +233,11 @@ final class PostgresWriter: Sendable {
             s.writes += batch.count
             if failure != nil { s.failedCommits += 1 }
         }
+        if let seconds = runningBatchSeconds, seconds > 1, let held = failureLog.admit() {
+            // A batch waits for row locks another node's batch holds until it commits.
+            logger.warning("a write batch took over a second", metadata: [
+                "seconds": "\(seconds)", "requests": "\(batch.count)", "similar_lines_suppressed": "\(held)"])
+        }
     }
 }
 

@@ -441,7 +441,11 @@ menu:
             ready = [t for (t,) in reader.rows("SELECT ticket FROM orders WHERE status = 'ready'")]
             live = reader.rows("SELECT count(*) FROM orders WHERE status IN ('queued','cooking')")[0][0]
             for t in ready:
-                status, body = request(rng.choice(ports()), "POST", "/v1/tickets/%s/pickup" % t)
+                try:
+                    status, body = request(rng.choice(ports()), "POST", "/v1/tickets/%s/pickup" % t)
+                except (OSError, http.client.HTTPException) as e:
+                    print("chaos: a pickup failed (%s); trying again" % e, file=sys.stderr, flush=True)
+                    continue
                 if status == 200 and body:
                     ledger.ack(t, body["status"], body["version"])
             if live == 0 and not ready:
@@ -457,6 +461,8 @@ menu:
     finally:
         for d in daemons:
             d.kill()
+        if cluster and sys.exc_info()[0] is not None:
+            cluster.stop()
     elapsed = time.monotonic() - started
     statuses = ",".join("%s:%d" % r for r in reader.rows("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"))
     attempts = reader.rows("SELECT count(*) FROM order_events WHERE to_status = 'cooking'")[0][0]
