@@ -21,42 +21,53 @@ final class ConnectionSource: Sendable {
 
     /// Runs `body` with a pooled connection. Throws `unavailable` when none came within the
     /// deadline or the connection failed, or what `body` throws.
+    ///
+    /// The lease runs in a task of its own that this call does not wait for once the deadline has
+    /// passed: after an immediate restart of the database, a cancelled lease of the pool was seen
+    /// not to end, and a task group (which waits for its children) held the node's writer for good.
+    /// A connection that comes after the deadline is handed back at once.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let lease = Locked(Lease.waiting)
+        let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
         let timeout = self.timeout
-        do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    try await self.client.withConnection { connection in
+        let client = self.client
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            outcome.withLock { $0 = continuation }
+            @Sendable func finish(_ result: Result<T, any Error>) {
+                let waiting = outcome.withLock { c -> CheckedContinuation<T, any Error>? in
+                    defer { c = nil }
+                    return c
+                }
+                waiting?.resume(with: result.mapError { PostgresErrors.mapped($0) })
+            }
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                if Task.isCancelled { return }
+                let late = lease.withLock { l -> Bool in
+                    guard l == .waiting else { return false }
+                    l = .timedOut
+                    return true
+                }
+                if late { finish(.failure(StoreError.unavailable("no database connection within \(timeout)"))) }
+            }
+            Task {
+                do {
+                    let value = try await client.withConnection { connection in
                         let go = lease.withLock { l -> Bool in
                             guard l == .waiting else { return false }
                             l = .acquired
                             return true
                         }
                         guard go else { throw StoreError.unavailable("no database connection within \(timeout)") }
+                        timer.cancel()
                         return try await body(connection)
                     }
+                    finish(.success(value))
+                } catch {
+                    timer.cancel()
+                    finish(.failure(error))
                 }
-                group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    let late = lease.withLock { l -> Bool in
-                        guard l == .waiting else { return false }
-                        l = .timedOut
-                        return true
-                    }
-                    if late { throw StoreError.unavailable("no database connection within \(timeout)") }
-                    return nil
-                }
-                while let result = try await group.next() {
-                    if let result {
-                        group.cancelAll()
-                        return result
-                    }
-                }
-                throw StoreError.unavailable("no database connection")
             }
-        } catch {
-            throw PostgresErrors.mapped(error)
         }
     }
 
