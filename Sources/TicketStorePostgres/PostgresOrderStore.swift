@@ -58,7 +58,7 @@ public final class PostgresOrderStore: OrderStore, Sendable {
         self.settingsBox = Mutex(settings)
         let client = PostgresClient(configuration: options.clientConfiguration(), backgroundLogger: logger)
         pool = ConnectionSource(client: client, timeout: .milliseconds(Int64(options.connectTimeoutSeconds * 1000)),
-                                logger: logger)
+                                logger: logger, reachable: { link.isConnected })
         let instance = self.instance
         writer = PostgresWriter(pool: pool, changes: changes, logger: logger,
                                 notice: { effects in Self.notice(effects, sender: instance) },

@@ -183,36 +183,54 @@ final class PostgresWriter: Sendable {
     /// then the caches, the change feed, and the callers.
     private func execute(_ batch: [any PendingPostgresWrite], on connection: PostgresConnection) async {
         batchStartedAt.store(max(1, monotonicNanoseconds()), ordering: .relaxed)
-        batchCounter.add(1, ordering: .relaxed)
         defer { batchStartedAt.store(0, ordering: .relaxed) }
         var served: [any PendingPostgresWrite] = []
         var effects = WriteEffects()
         var failure: (any Error)?
-        do {
-            try await connection.exec("BEGIN", logger: logger)
-            for request in batch {
-                try await request.execute(connection, logger: logger)
-            }
-            if batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
-                served = state.update { s in
-                    defer { s.parked = [] }
-                    return s.parked
+        // First without savepoints (one round trip per statement instead of three); if any
+        // request fails, that transaction is rolled back and the batch runs again with a
+        // savepoint per request, so that the failing one rolls back alone.
+        var savepoints = batch.count == 1
+        attempts: while true {
+            effects = WriteEffects()
+            failure = nil
+            // Figures counted by requests within a batch start again with each run of it.
+            batchCounter.add(1, ordering: .relaxed)
+            do {
+                try await connection.exec("BEGIN", logger: logger)
+                var clean = true
+                for request in batch where clean {
+                    clean = try await request.execute(connection, savepoint: savepoints, logger: logger)
                 }
-                for parked in served {
-                    try await parked.execute(connection, logger: logger)
+                if clean, batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
+                    if served.isEmpty {
+                        served = state.update { s in
+                            defer { s.parked = [] }
+                            return s.parked
+                        }
+                    }
+                    for parked in served where clean {
+                        clean = try await parked.execute(connection, savepoint: savepoints, logger: logger)
+                    }
                 }
+                if !clean {
+                    try await connection.exec("ROLLBACK", logger: logger)
+                    savepoints = true
+                    continue attempts
+                }
+                for request in batch { if let e = request.committedEffects() { effects.merge(e) } }
+                for parked in served { if let e = parked.committedEffects() { effects.merge(e) } }
+                // One notification for the whole batch, sent inside its transaction: PostgreSQL
+                // delivers it at the commit, never for a batch that rolls back.
+                if let payload = notice(effects) {
+                    try await connection.exec("SELECT pg_notify(\(ChangeNotice.channel), \(payload))", logger: logger)
+                }
+                try await connection.exec("COMMIT", logger: logger)
+            } catch {
+                failure = error
+                if !connection.isClosed { try? await connection.exec("ROLLBACK", logger: logger) }
             }
-            for request in batch { if let e = request.committedEffects() { effects.merge(e) } }
-            for parked in served { if let e = parked.committedEffects() { effects.merge(e) } }
-            // One notification for the whole batch, sent inside its transaction: PostgreSQL
-            // delivers it at the commit, never for a batch that rolls back.
-            if let payload = notice(effects) {
-                try await connection.exec("SELECT pg_notify(\(ChangeNotice.channel), \(payload))", logger: logger)
-            }
-            try await connection.exec("COMMIT", logger: logger)
-        } catch {
-            failure = error
-            if !connection.isClosed { try? await connection.exec("ROLLBACK", logger: logger) }
+            break
         }
         if let failure {
             let mapped = StoreError.unavailable(PostgresErrors.describe(failure))
@@ -262,9 +280,11 @@ struct WriteEffects: Sendable {
 struct RunAgain: Error {}
 
 protocol PendingPostgresWrite: AnyObject, Sendable {
-    /// Runs the request in its own savepoint, keeping its result or error. Throws only when the
+    /// Runs the request, in its own savepoint when `savepoint`, keeping its result or error.
+    /// Without a savepoint, returns false when it failed (the batch must then be run again with
+    /// savepoints: a failed statement aborts the whole transaction). Throws only when the
     /// transaction itself can no longer be used (the connection failed).
-    func execute(_ connection: PostgresConnection, logger: Logger) async throws
+    func execute(_ connection: PostgresConnection, savepoint: Bool, logger: Logger) async throws -> Bool
     func committedEffects() -> WriteEffects?
     func complete()
     func fail(_ error: any Error)
@@ -275,6 +295,20 @@ protocol PendingPostgresWrite: AnyObject, Sendable {
 /// Runs `body` in a savepoint: released with its value and effects, or rolled back alone with its
 /// error (a body that throws `RunAgain` gets one more run). Throws when the savepoint itself
 /// cannot be set, released or rolled back: the transaction is gone.
+/// Runs `body` without a savepoint (the optimistic first run of a batch). Throws when the
+/// connection is lost.
+private func runBare<T>(_ connection: PostgresConnection,
+                        _ body: WriteBody<T>) async throws -> Result<(T, WriteEffects), any Error> {
+    var fx = WriteEffects()
+    do {
+        let value = try await body(connection, &fx)
+        return .success((value, fx))
+    } catch {
+        if connection.isClosed || PostgresErrors.isConnectionLoss(error) { throw error }
+        return .failure(PostgresErrors.mapped(error))
+    }
+}
+
 private func runInSavepoint<T>(_ connection: PostgresConnection, logger: Logger,
                                _ body: WriteBody<T>) async throws -> Result<(T, WriteEffects), any Error> {
     var runs = 0
@@ -312,14 +346,18 @@ private final class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @
 
     var isEnded: Bool { ended.load(ordering: .acquiring) }
 
-    func execute(_ connection: PostgresConnection, logger: Logger) async throws {
-        switch try await runInSavepoint(connection, logger: logger, body) {
+    func execute(_ connection: PostgresConnection, savepoint: Bool, logger: Logger) async throws -> Bool {
+        let result = savepoint ? try await runInSavepoint(connection, logger: logger, body)
+            : try await runBare(connection, body)
+        switch result {
         case .success(let (value, fx)):
             outcome = .success(value)
             effects = fx
+            return true
         case .failure(let error):
             outcome = .failure(error)
             effects = WriteEffects()
+            return savepoint
         }
     }
 
@@ -360,8 +398,11 @@ final class ParkedPostgresWrite<T: Sendable>: PendingPostgresWrite, @unchecked S
 
     var isEnded: Bool { ending.read { $0.ended } }
 
-    func execute(_ connection: PostgresConnection, logger: Logger) async throws {
-        outcome = try await runInSavepoint(connection, logger: logger, body).successValue
+    func execute(_ connection: PostgresConnection, savepoint: Bool, logger: Logger) async throws -> Bool {
+        let result = savepoint ? try await runInSavepoint(connection, logger: logger, body)
+            : try await runBare(connection, body)
+        outcome = result.successValue
+        return savepoint || outcome != nil
     }
 
     func committedEffects() -> WriteEffects? { outcome?.1 }
