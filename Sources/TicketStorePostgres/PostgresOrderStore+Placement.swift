@@ -43,9 +43,7 @@ extension PostgresOrderStore {
         binds.append(new.note)
         binds.append(settings.retry.maxAttempts)
         binds.append(new.cookSeconds)
-        let rows = try await connection.rows(PostgresQuery(unsafeSQL: PostgresSQL.place, binds: binds), logger: logger) {
-            try $0.decode((Int64, Int, Int64).self)
-        }
+        let rows = try await connection.all(PlaceOrder(binds: binds), logger: logger)
         guard let (id, number, createdMS) = rows.first else { throw StoreError.numbersExhausted }
         let createdAt = Timestamp(milliseconds: createdMS)
         let order = Order(id: id, ticket: ticket, number: number, status: .queued, priority: new.priority, items: new.items,

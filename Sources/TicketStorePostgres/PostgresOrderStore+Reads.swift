@@ -7,9 +7,10 @@ extension PostgresOrderStore {
     /// The order holding `ticket` with its position while queued (from the queue index). The read
     /// always goes to the database: whichever node answers, a poll sees the latest commit.
     public func ticket(_ ticket: String) async throws -> TicketState? {
-        var binds = PostgresBindings()
-        binds.append(ticket)
-        guard let order = try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.orderByTicket, binds: binds)).first else {
+        let logger = self.logger
+        guard let order = try await pool.withConnection({ connection in
+            try await connection.all(TicketByTicket(ticket: ticket), logger: logger).first
+        }) else {
             return nil
         }
         ticketsByID.record(order)
