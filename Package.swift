@@ -30,6 +30,8 @@ let package = Package(
         // Already resolved through Hummingbird; named for NIOHTTPTypes (the HTTP parts that the
         // connection guard's handler sees).
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
+        // The PostgreSQL store (many nodes on one database).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Plain domain types: statuses, the lifecycle and what each transition does, ticket numbers
@@ -51,6 +53,22 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL store (postgres-nio), for many nodes on one database: the group-commit
+        // writer over a connection pool, named SQL, LISTEN/NOTIFY between nodes, the sweeper's
+        // advisory lock, and its migrations (`migrations` is a symlink to migrations/postgres/).
+        .target(
+            name: "TicketStorePostgres",
+            dependencies: [
+                "TicketCore", "TicketWaiting", "TicketStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             resources: [.embedInCode("migrations")],
             swiftSettings: swiftSettings
@@ -94,7 +112,8 @@ let package = Package(
         .target(
             name: "TicketDaemon",
             dependencies: [
-                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketKitchen", "TicketHTTP",
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketStorePostgres", "TicketKitchen",
+                "TicketHTTP",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "ticketd",
             dependencies: [
-                "TicketDaemon",
+                "TicketDaemon", "TicketStorePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -134,8 +153,9 @@ let package = Package(
         .target(
             name: "TicketTestSupport",
             dependencies: [
-                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite",
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketStorePostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TicketTestSupport",
@@ -159,6 +179,16 @@ let package = Package(
             dependencies: [
                 "TicketCore", "TicketWaiting", "TicketStore", "TicketStoreSQLite", "TicketTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What only the PostgreSQL store does or has: several nodes on one database (notifications,
+        // numbers, idempotency, claims, the sweeper's role), its schema, faults of the database.
+        .testTarget(
+            name: "TicketStorePostgresTests",
+            dependencies: [
+                "TicketCore", "TicketWaiting", "TicketStore", "TicketStorePostgres", "TicketTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -188,7 +218,7 @@ let package = Package(
         // Starts the real `ticketd` binary on a free loopback port in a temp directory.
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ticketd"],
+            dependencies: ["ticketd", "TicketTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

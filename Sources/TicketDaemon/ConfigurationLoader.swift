@@ -73,6 +73,15 @@ public enum ConfigurationLoader {
                 }
                 config.listen = address
             case "database": config.database = try reader.nonEmptyString(value, key)
+            case "database_password_file":
+                config.databasePasswordFile = value.null != nil ? nil : try reader.nonEmptyString(value, key)
+            case "database_pool_size": config.databasePoolSize = try reader.int(value, key, min: 2, max: 500)
+            case "node_id":
+                let text = try reader.nonEmptyString(value, key)
+                guard text.count <= 200, text.allSatisfy({ !$0.isWhitespace && !$0.isNewline }) else {
+                    throw ConfigurationError(key: key, "expected a name of 1 to 200 characters without spaces, got '\(text)'")
+                }
+                config.nodeID = text
             case "synchronous":
                 let text = try reader.string(value, key)
                 guard let mode = DatabaseOptions.Synchronous(rawValue: text.uppercased()) else {
@@ -207,6 +216,7 @@ public enum ConfigurationLoader {
     }
 
     static func validate(_ config: DaemonConfiguration) throws {
+        _ = try DatabaseLocation.parse(config.database)
         if config.kitchen.retryMaxSeconds < config.kitchen.retryBaseSeconds {
             throw ConfigurationError(key: "kitchen.retry_max_seconds",
                                      "must be at least kitchen.retry_base_seconds (\(config.kitchen.retryBaseSeconds))")
@@ -226,6 +236,54 @@ public enum ConfigurationLoader {
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw ConfigurationError(key: "admin_token_file", "\(path) is empty") }
         return token
+    }
+}
+
+extension ConfigurationLoader {
+    /// The systemd credential that supplies the database password when `database_password_file`
+    /// is not set (`LoadCredential=database-password:…`).
+    public static let passwordCredential = "database-password"
+
+    /// The PostgreSQL password: read from `database_password_file` (surrounding whitespace
+    /// trimmed), else from the service's credential `database-password` when systemd passes one,
+    /// else none (trust or peer authentication). Errors name the key.
+    public static func readDatabasePassword(_ config: DaemonConfiguration,
+                                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
+        let path: String
+        if let file = config.databasePasswordFile {
+            path = file
+        } else if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty,
+                  FileManager.default.fileExists(atPath: directory + "/" + passwordCredential) {
+            path = directory + "/" + passwordCredential
+        } else {
+            return nil
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: "database_password_file", "cannot read \(path): \(error.localizedDescription)")
+        }
+        let password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !password.isEmpty else { throw ConfigurationError(key: "database_password_file", "\(path) is empty") }
+        return password
+    }
+}
+
+extension ConfigurationLoader {
+    /// What `check-config` says of the database password: read from its file, a systemd
+    /// credential readable only inside the service, or none. A file that cannot be read (outside
+    /// `/run/credentials/`) or is empty is an error naming the key.
+    public static func checkDatabasePassword(_ config: DaemonConfiguration,
+                                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let path = config.databasePasswordFile, !FileManager.default.isReadableFile(atPath: path),
+           isServiceCredential(path, environment: environment) {
+            return "\(path), a systemd credential readable only inside the service (not read here)"
+        }
+        guard try readDatabasePassword(config, environment: environment) != nil else {
+            return "none (trust or peer authentication)"
+        }
+        return "read from \(config.databasePasswordFile ?? "the credential \(passwordCredential)")"
     }
 }
 

@@ -6,6 +6,7 @@ import TicketCore
 import TicketHTTP
 import TicketKitchen
 import TicketStore
+import TicketStorePostgres
 import TicketStoreSQLite
 
 /// Builds and runs ticketd: the store's writer, the kitchen, the sweeper, the HTTP server and
@@ -37,22 +38,44 @@ public struct Daemon: Sendable {
         ProcessLimits.ignoreFileSizeSignal()
         ProcessLimits.raiseOpenFileLimit(toFit: config, logger: logger)
         let adminToken = try ConfigurationLoader.readAdminToken(config)
-        let lock = try InstanceLock(database: config.database)
+        // SQLite: one daemon per database file, by its instance lock. PostgreSQL: many nodes on one
+        // database; the store refuses a second node with the same node_id instead.
+        var lock: InstanceLock?
+        var password: String?
+        switch config.databaseLocation {
+        case .sqlite: lock = try InstanceLock(database: config.database)
+        case .postgres: password = try ConfigurationLoader.readDatabasePassword(config)
+        }
         let socket = try ListeningSocket.fromSystemd()
             ?? ListeningSocket.bind(host: config.listen.host, port: config.listen.port)
-        let store: SQLiteOrderStore
+        let store: any OrderStore
+        let handedBack: [Order]
         do {
-            store = try SQLiteOrderStore(options: config.databaseOptions, settings: config.storeSettings,
-                                         logger: logger.with(label: "ticketd.store"))
+            switch config.databaseLocation {
+            case .sqlite:
+                let sqlite = try SQLiteOrderStore(options: config.databaseOptions, settings: config.storeSettings,
+                                                  logger: logger.with(label: "ticketd.store"))
+                logger.info("database open", metadata: ["path": "\(config.database)", "schema": "\(Migrations.latest)",
+                                                        "synchronous": "\(config.synchronous.rawValue)",
+                                                        "lock": "\(lock?.path ?? "")"])
+                store = sqlite
+                handedBack = sqlite.handedBackAtOpen
+            case .postgres(let location):
+                let options = config.postgresOptions(location, password: password)
+                let postgres = try await PostgresOrderStore.open(options: options, settings: config.storeSettings,
+                                                                 logger: logger.with(label: "ticketd.store"))
+                logger.info("database open", metadata: ["url": "\(location)", "schema": "\(PostgresMigrations.latest)",
+                                                        "node": "\(options.nodeID)", "pool": "\(options.poolSize)"])
+                store = postgres
+                handedBack = postgres.handedBackAtOpen
+            }
         } catch {
             socket.closeUnused()
             throw error
         }
-        logger.info("database open", metadata: ["path": "\(config.database)", "schema": "\(Migrations.latest)",
-                                                "synchronous": "\(config.synchronous.rawValue)", "lock": "\(lock.path)"])
-        if !store.handedBackAtOpen.isEmpty {
+        if !handedBack.isEmpty {
             logger.notice("orders left cooking by an earlier run were handed back",
-                          metadata: ["count": "\(store.handedBackAtOpen.count)"])
+                          metadata: ["count": "\(handedBack.count)"])
         }
         let estimator = CookTimeEstimator()
         let state = ServiceState()
@@ -135,6 +158,17 @@ struct KitchenService: Service {
 }
 
 extension DaemonConfiguration {
+    /// The PostgreSQL store's options for `location` (the password read at start).
+    public func postgresOptions(_ location: PostgresLocation, password: String?) -> PostgresOptions {
+        let tls: PostgresOptions.TLSMode = switch location.sslMode {
+        case .disable: .disable
+        case .require: .require
+        case .verifyFull: .verifyFull
+        }
+        return PostgresOptions(host: location.host, port: location.port, username: location.user, password: password,
+                               database: location.database, tls: tls, poolSize: databasePoolSize, nodeID: nodeIdentity)
+    }
+
     func apiSettings(adminToken: String?) -> APISettings {
         APISettings(menu: coreMenu, longPollMaxSeconds: longPollMaxSeconds, maxBodyBytes: maxBodyBytes,
                     adminToken: adminToken, cooks: kitchen.cooks, maxWaiters: maxWaiters,

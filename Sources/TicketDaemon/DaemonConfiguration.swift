@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import TicketCore
 import TicketHTTP
@@ -41,6 +42,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
     public var database = "ticketd.db"
+    /// PostgreSQL only: the file holding the database password (never the URL). Under systemd the
+    /// credential `database-password` (`LoadCredential=`) is used when this is not set.
+    public var databasePasswordFile: String?
+    /// PostgreSQL only: connections of this node's pool (reads and its one writer; the LISTEN
+    /// session comes on top).
+    public var databasePoolSize = 10
+    /// PostgreSQL only: this node's identity, recorded as the lease's node; nil: host name and
+    /// listen port (`nodeIdentity`). Two running nodes must not share one.
+    public var nodeID: String?
     /// `full` (default) or `normal`: SQLite's synchronous mode for the database.
     public var synchronous = DatabaseOptions.Synchronous.full
     public var longPollMaxSeconds = 60.0
@@ -98,6 +108,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     public var databaseOptions: DatabaseOptions {
         DatabaseOptions(path: database, synchronous: synchronous)
+    }
+
+    /// What `database` names (validated when the configuration loads).
+    public var databaseLocation: DatabaseLocation {
+        (try? DatabaseLocation.parse(database)) ?? .sqlite(path: database)
+    }
+
+    /// `node_id`, or this host's name and the listen port: stable across restarts of one node,
+    /// distinct for two nodes on one host.
+    public var nodeIdentity: String {
+        if let nodeID { return nodeID }
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0
+            ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
+        return "\(host):\(listen.port)"
     }
 }
 

@@ -60,15 +60,8 @@ enum OrderRow {
         )
     }
 
-    /// Items are stored as compact JSON written by `encodeItems`.
-    static func encodeItems(_ items: [OrderLine]) -> String {
-        var out = "["
-        for (i, line) in items.enumerated() {
-            if i > 0 { out += "," }
-            out += "{\"item\":" + jsonString(line.item) + ",\"quantity\":" + String(line.quantity) + "}"
-        }
-        return out + "]"
-    }
+    /// Items are stored as compact JSON (`OrderItemsJSON`, shared with the PostgreSQL store).
+    static func encodeItems(_ items: [OrderLine]) -> String { OrderItemsJSON.encodeItems(items) }
 
     /// Reads what `encodeItems` wrote without Foundation's JSON decoder (it is on every read
     /// path); anything else (say, a row an operator wrote by hand) goes to JSONDecoder.
@@ -77,59 +70,7 @@ enum OrderRow {
         return (try? JSONDecoder().decode([OrderLine].self, from: Data(text.utf8))) ?? []
     }
 
-    /// Parses exactly `[{"item":"…","quantity":N},…]` with simple escapes; nil otherwise.
-    static func decodeCompactItems(_ text: String) -> [OrderLine]? {
-        let u = Array(text.utf8)
-        var i = 0
-        func expect(_ literal: StaticString) -> Bool {
-            let bytes = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-            guard i + bytes.count <= u.count else { return false }
-            for b in bytes { if u[i] != b { return false }; i += 1 }
-            return true
-        }
-        guard expect("[") else { return nil }
-        var lines: [OrderLine] = []
-        if i < u.count, u[i] == UInt8(ascii: "]") { return i + 1 == u.count ? [] : nil }
-        while true {
-            guard expect("{\"item\":\"") else { return nil }
-            var name: [UInt8] = []
-            while i < u.count, u[i] != UInt8(ascii: "\"") {
-                if u[i] == UInt8(ascii: "\\") { return nil }  // escapes: leave to JSONDecoder
-                name.append(u[i]); i += 1
-            }
-            guard expect("\",\"quantity\":") else { return nil }
-            var quantity = 0
-            var digits = 0
-            while i < u.count, u[i] >= 48, u[i] <= 57, digits < 9 {
-                quantity = quantity * 10 + Int(u[i] - 48); i += 1; digits += 1
-            }
-            guard digits > 0, expect("}") else { return nil }
-            lines.append(OrderLine(item: String(decoding: name, as: UTF8.self), quantity: quantity))
-            if i < u.count, u[i] == UInt8(ascii: ",") { i += 1; continue }
-            guard expect("]"), i == u.count else { return nil }
-            return lines
-        }
-    }
+    static func decodeCompactItems(_ text: String) -> [OrderLine]? { OrderItemsJSON.decodeCompactItems(text) }
 
-    /// A JSON string literal for `s`.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ s: String) -> String { OrderItemsJSON.jsonString(s) }
 }

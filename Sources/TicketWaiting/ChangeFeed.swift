@@ -144,6 +144,13 @@ public final class ChangeFeed: Sendable {
     /// gap in the notifications it receives).
     public var watchedTickets: [String] { state.withLock { Array($0.ticketListeners.keys) } }
 
+    /// True when a long poll or an SSE stream waits on `ticket` now.
+    public func isWatched(ticket: String) -> Bool { state.withLock { $0.ticketListeners[ticket] != nil } }
+
+    /// True when something listens to every commit (`commits()`): a store shared by several nodes
+    /// then re-reads every order another node changed, not only the watched ones.
+    public var hasCommitListeners: Bool { state.withLock { !$0.commitListeners.isEmpty } }
+
     /// Ends every ticket subscription and waiter (shutdown: waiting pollers answer at once).
     public func finishAllSubscriptions() {
         let (all, commits) = state.withLock { s -> ([Listener], [AsyncStream<[Order]>.Continuation]) in

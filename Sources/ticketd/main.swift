@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TicketDaemon
 import TicketStore
+import TicketStorePostgres
 import TicketStoreSQLite
 
 /// Options every subcommand takes. Flags win over the configuration file, which wins over the
@@ -11,7 +12,7 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "YAML configuration file (without it, only built-in defaults apply).")
     var config: String?
 
-    @Option(name: .customLong("db"), help: "SQLite database file (configuration key: database).")
+    @Option(name: .customLong("db"), help: "SQLite database file, or postgres://user@host:port/db?sslmode=… (configuration key: database).")
     var database: String?
 
     @Option(name: .long, help: "host:port to listen on (configuration key: listen).")
@@ -88,13 +89,26 @@ struct Migrate: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         do {
-            // Refused while a daemon serves the database (it holds the lock).
-            let lock = try InstanceLock(database: config.database)
-            defer { withExtendedLifetime(lock) {} }
-            let applied = try SQLiteOrderStore.migrate(path: config.database)
-            print(applied.isEmpty
-                  ? "\(config.database): schema is up to date (\(Migrations.latest))"
-                  : "\(config.database): applied \(applied.joined(separator: ", "))")
+            switch config.databaseLocation {
+            case .sqlite:
+                // Refused while a daemon serves the database (it holds the lock).
+                let lock = try InstanceLock(database: config.database)
+                defer { withExtendedLifetime(lock) {} }
+                let applied = try SQLiteOrderStore.migrate(path: config.database)
+                print(applied.isEmpty
+                      ? "\(config.database): schema is up to date (\(Migrations.latest))"
+                      : "\(config.database): applied \(applied.joined(separator: ", "))")
+            case .postgres(let location):
+                // Nodes may be serving: each migration runs in its own transaction under an advisory
+                // lock, and serving nodes of this release read the new schema as theirs.
+                let password = try ConfigurationLoader.readDatabasePassword(config)
+                let applied = try await PostgresOrderStore.migrate(options: config.postgresOptions(location, password: password))
+                print(applied.isEmpty
+                      ? "\(location): schema is up to date (\(PostgresMigrations.latest))"
+                      : "\(location): applied \(applied.joined(separator: ", "))")
+            }
+        } catch let error as ConfigurationError {
+            fail("configuration error: \(error)")
         } catch {
             fail("\(error)", code: 1)
         }
@@ -139,6 +153,19 @@ struct CheckConfig: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             fail("configuration error: \(error)")
         }
+        let databaseLine: String
+        switch config.databaseLocation {
+        case .sqlite:
+            databaseLine = "\(config.database) (SQLite, synchronous=\(config.synchronous.rawValue))"
+        case .postgres(let location):
+            let password: String
+            do {
+                password = try ConfigurationLoader.checkDatabasePassword(config)
+            } catch let error as ConfigurationError {
+                fail("configuration error: \(error)")
+            }
+            databaseLine = "\(location) (PostgreSQL, node_id \(config.nodeIdentity), pool \(config.databasePoolSize), password: \(password))"
+        }
         let operatorAPI = switch token {
         case .notConfigured: "off (no admin_token_file)"
         case .readable: "on"
@@ -151,7 +178,7 @@ struct CheckConfig: AsyncParsableCommand {
         print("""
             configuration OK\(options.config.map { " (\($0))" } ?? " (built-in defaults)")
               listen: \(config.listen)
-              database: \(config.database) (synchronous=\(config.synchronous.rawValue))
+              database: \(databaseLine)
               cooks: \(config.kitchen.cooks), handler: \(config.kitchen.handler.rawValue)
               menu: \(config.menu.map(\.item).joined(separator: ", "))
               operator API: \(operatorAPI)

@@ -75,8 +75,9 @@ struct PlacementTests {
             #expect(try await env.probe.scalar("SELECT order_id FROM idempotency_keys WHERE key = 'k1'") == Int(o.id))
             #expect(try await env.probe.scalar("SELECT count(*) FROM order_events WHERE order_id = ? AND from_status IS NULL AND to_status = 'queued'",
                                            [o.id]) == 1)
-            // Items are stored as JSON that sqlite3 can read.
-            #expect(try await env.probe.scalar("SELECT json_extract(items, '$[0].quantity') FROM orders WHERE id = ?", [o.id]) == 2)
+            // Items are stored as JSON that sqlite3 and psql can read.
+            #expect(try await env.probe.scalar("SELECT \(env.probe.jsonInteger("items", index: 0, key: "quantity")) FROM orders WHERE id = ?",
+                                           [o.id]) == 2)
         }
     }
 

@@ -2,7 +2,10 @@ import Foundation
 import GRDB
 import Testing
 import TicketCore
+import PostgresNIO
 import TicketStore
+import TicketWaiting
+@testable import TicketStorePostgres
 @testable import TicketStoreSQLite
 
 /// The stores the contract suite runs against. A store added to the product is added here, and
@@ -10,6 +13,8 @@ import TicketStore
 /// driver).
 public enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
+    /// A database of its own on this process's throwaway cluster (`PostgresCluster`).
+    case postgres
 
     public var testDescription: String { rawValue }
 }
@@ -34,6 +39,9 @@ public struct TableCounts: Equatable, Sendable, CustomStringConvertible {
 public protocol StoreProbe: Sendable {
     /// One integer from `sql` (nil when it returns no row or NULL).
     func scalar(_ sql: String, _ arguments: [Int64]) async throws -> Int?
+    /// The SQL of an integer field of a JSON array's element (`items`' `[0].quantity`): the one
+    /// expression the two schemas spell differently.
+    func jsonInteger(_ column: String, index: Int, key: String) -> String
 }
 
 extension StoreProbe {
@@ -75,6 +83,82 @@ public func withStore(_ kind: StoreKind, settings: StoreSettings = StoreSettings
                 try await body(StoreHarness(kind: kind, store: store, clock: clock, probe: SQLiteProbe(store: store)))
             }
         }
+    case .postgres:
+        let options = try await PostgresTestDatabase.fresh(clock: clock)
+        try await withPostgresStore(options, settings: settings) { store in
+            try await body(StoreHarness(kind: kind, store: store, clock: clock, probe: PostgresProbe(store: store)))
+        }
+    }
+}
+
+/// Databases for tests on the process's `PostgresCluster`.
+public enum PostgresTestDatabase {
+    /// The options of a new, migrated database (copied from the migrated template), for a node
+    /// named `node`, its statements stamped with `clock`'s time (nil: the database's).
+    public static func fresh(clock: (any WallClock)? = nil, node: String = "test-node") async throws -> PostgresOptions {
+        let cluster = try await templateReady.value
+        let name = try cluster.freshDatabase()
+        return options(cluster: cluster, database: name, clock: clock, node: node)
+    }
+
+    /// The options of another node on the same database as `options`.
+    public static func sameDatabase(as options: PostgresOptions, node: String) -> PostgresOptions {
+        var other = options
+        other.nodeID = node
+        return other
+    }
+
+    public static func options(cluster: PostgresCluster, database: String, clock: (any WallClock)?, node: String) -> PostgresOptions {
+        PostgresOptions(host: "127.0.0.1", port: cluster.port, username: cluster.user, database: database, poolSize: 4,
+                        nodeID: node, injectedClock: clock)
+    }
+
+    private static let templateReady = Task<PostgresCluster, any Error> {
+        let cluster = try await PostgresCluster.shared()
+        let template = options(cluster: cluster, database: "ticketd_template", clock: nil, node: "template")
+        _ = try await PostgresOrderStore.migrate(options: template, logger: testLogger("ticketd.store"))
+        return cluster
+    }
+}
+
+/// Opens the PostgreSQL store with `options`, runs it while `body` runs, then stops it: one run of
+/// one node, as far as the database can tell.
+public func withPostgresStore(_ options: PostgresOptions, settings: StoreSettings = StoreSettings(),
+                              changes: ChangeFeed = ChangeFeed(),
+                              _ body: (PostgresOrderStore) async throws -> Void) async throws {
+    let store = try await PostgresOrderStore.open(options: options, settings: settings, changes: changes,
+                                                  logger: testLogger("ticketd.store"))
+    try await run(store, body)
+    try store.close()
+}
+
+/// The PostgreSQL store's tables, read on a connection of its pool. `?` placeholders become `$n`.
+public struct PostgresProbe: StoreProbe {
+    public let store: PostgresOrderStore
+    public init(store: PostgresOrderStore) { self.store = store }
+
+    public func scalar(_ sql: String, _ arguments: [Int64]) async throws -> Int? {
+        var text = ""
+        var n = 0
+        for c in sql {
+            if c == "?" {
+                n += 1
+                text += "$\(n)"
+            } else {
+                text.append(c)
+            }
+        }
+        var binds = PostgresBindings()
+        for a in arguments { binds.append(a) }
+        let query = PostgresQuery(unsafeSQL: text, binds: binds)
+        let logger = store.logger
+        return try await store.pool.withConnection { connection in
+            try await connection.rows(query, logger: logger) { try $0.decode(Int?.self) }.first ?? nil
+        }
+    }
+
+    public func jsonInteger(_ column: String, index: Int, key: String) -> String {
+        "(\(column)->\(index)->>'\(key)')::integer"
     }
 }
 
@@ -108,5 +192,9 @@ public struct SQLiteProbe: StoreProbe {
 
     public func scalar(_ sql: String, _ arguments: [Int64]) async throws -> Int? {
         try await store.pool.read { db in try Int.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) }
+    }
+
+    public func jsonInteger(_ column: String, index: Int, key: String) -> String {
+        "json_extract(\(column), '$[\(index)].\(key)')"
     }
 }

@@ -14,6 +14,11 @@ Checked after every restart and at the end:
   * no order became ready twice (order_events);
   * PRAGMA integrity_check is ok;
 and at the end, with cooks running and no more kills, nothing stays queued or cooking.
+
+With --store postgres --nodes N, N nodes share one PostgreSQL database (a throwaway cluster
+started here from Debian's postgresql binaries, as the `postgres` user when run as root); each
+cycle SIGKILLs a random non-empty set of nodes, and some cycles (--db-restart-every) also
+restart PostgreSQL with `pg_ctl restart -m immediate`. The same invariants are read with psql.
 """
 import argparse
 import http.client
@@ -80,18 +85,27 @@ class Ledger:
 
 
 class Daemon:
-    def __init__(self, binary, workdir, cooks):
+    def __init__(self, binary, workdir, cooks, db=None, name="ticketd"):
         self.binary = binary
         self.workdir = workdir
         self.cooks = cooks
+        self.db = db or os.path.join(workdir, "chaos.db")
+        self.name = name
         self.proc = None
         self.port = None
 
+    @property
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self, timeout=30.0):
-        log = open(os.path.join(self.workdir, "ticketd.log"), "ab")
+        log = open(os.path.join(self.workdir, self.name + ".log"), "ab")
+        config = os.path.join(self.workdir, self.name + ".yaml")
+        if not os.path.exists(config):
+            config = os.path.join(self.workdir, "ticketd.yaml")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--config", os.path.join(self.workdir, "ticketd.yaml"),
-             "--db", os.path.join(self.workdir, "chaos.db"), "--listen", "127.0.0.1:0",
+            [self.binary, "serve", "--config", config,
+             "--db", self.db, "--listen", "127.0.0.1:0",
              "--cooks", str(self.cooks)],
             cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
@@ -130,10 +144,16 @@ class Daemon:
         return self.proc.returncode if self.proc else None
 
 
-def client(port, ledger, rng, stop, items):
-    """One load client: a random mix of everything a customer or an external cook does."""
+def client(ports, ledger, rng, stop, items):
+    """One load client: a random mix of everything a customer or an external cook does, each
+    request to a random node (`ports` is a function returning the nodes' ports)."""
     while not stop.is_set():
         action = rng.random()
+        live = ports()
+        if not live:
+            time.sleep(0.01)
+            continue
+        port = rng.choice(live)
         try:
             if action < 0.40:
                 body = {"items": [{"item": rng.choice(items), "quantity": rng.randint(1, 3)}],
@@ -208,11 +228,95 @@ def pick(ledger, rng):
         return rng.choice(list(ledger.acked.keys()))
 
 
-def check(db_path, ledger, cycle):
+class SQLiteReader:
+    """Read-only queries on the SQLite database."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def rows(self, sql):
+        db = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=10)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+    def integrity(self):
+        return self.rows("PRAGMA integrity_check")[0][0]
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster on a free loopback port, its socket in its directory."""
+
+    def __init__(self):
+        roots = sorted((int(v) for v in os.listdir("/usr/lib/postgresql") if v.isdigit()), reverse=True) \
+            if os.path.isdir("/usr/lib/postgresql") else []
+        bins = ["/usr/lib/postgresql/%d/bin" % v for v in roots if os.path.exists("/usr/lib/postgresql/%d/bin/initdb" % v)]
+        if not bins:
+            raise SystemExit("chaos: PostgreSQL's server binaries are missing: run scripts/ensure-deps (apt-get install postgresql)")
+        self.bin = bins[0]
+        self.dir = tempfile.mkdtemp(prefix="ticketd-chaos-pg-")
+        os.chmod(self.dir, 0o755)
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            subprocess.run(["chown", "postgres:postgres", self.dir], check=True)
+        self.run([self.bin + "/initdb", "-D", self.dir + "/data", "--auth=trust", "-U", "postgres", "--no-sync"])
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.opts = "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200" % (self.port, self.dir)
+        self.run([self.bin + "/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log", "-w", "-o", self.opts, "start"])
+        self.psql("CREATE DATABASE chaos", database="postgres")
+        self.url = "postgres://postgres@127.0.0.1:%d/chaos" % self.port
+
+    def run(self, argv):
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restart_immediately(self):
+        self.run([self.bin + "/pg_ctl", "-D", self.dir + "/data", "-l", self.dir + "/log", "-w", "-m", "immediate",
+                  "-o", self.opts, "restart"])
+
+    def psql(self, sql, database="chaos"):
+        out = subprocess.run([self.bin + "/psql", "-h", self.dir, "-p", str(self.port), "-U", "postgres", "-d", database,
+                              "-qAtX", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                             check=True, capture_output=True, text=True).stdout
+        return [tuple(line.split("\t")) for line in out.splitlines() if line != ""]
+
+    def stop(self):
+        try:
+            self.run([self.bin + "/pg_ctl", "-D", self.dir + "/data", "-m", "immediate", "-w", "stop"])
+        except subprocess.CalledProcessError:
+            pass
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class PgReader:
+    """The same queries through psql (integers come back as text: converted where compared)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def rows(self, sql):
+        out = []
+        for row in self.cluster.psql(sql):
+            out.append(tuple(int(v) if v.lstrip("-").isdigit() else v for v in row))
+        return out
+
+    def integrity(self):
+        # No integrity_check on PostgreSQL; a read of every order and event has to work.
+        self.rows("SELECT count(*) FROM orders JOIN order_events ON order_events.order_id = orders.id")
+        return "ok"
+
+
+def check(reader, ledger, cycle):
     """The invariants, read with a read-only connection."""
-    db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=10)
-    try:
-        rows = {t: (s, v) for t, s, v in db.execute("SELECT ticket, status, version FROM orders")}
+    if True:
+        rows = {t: (s, v) for t, s, v in reader.rows("SELECT ticket, status, version FROM orders")}
         with ledger.lock:
             acked = dict(ledger.acked)
         for ticket, (status, version) in acked.items():
@@ -224,20 +328,18 @@ def check(db_path, ledger, cycle):
                 ledger.violation("cycle %d: ticket %s went back from version %d to %d" % (cycle, ticket, version, now_version))
             if status in FINAL and now_status != status:
                 ledger.violation("cycle %d: ticket %s left final state %s for %s" % (cycle, ticket, status, now_status))
-        dup = db.execute("SELECT number, count(*) FROM orders WHERE status IN ('queued','cooking','ready') "
-                         "GROUP BY number HAVING count(*) > 1").fetchall()
+        dup = reader.rows("SELECT number, count(*) FROM orders WHERE status IN ('queued','cooking','ready') "
+                          "GROUP BY number HAVING count(*) > 1")
         if dup:
             ledger.violation("cycle %d: live numbers shared: %s" % (cycle, dup))
-        twice = db.execute("SELECT order_id FROM order_events WHERE to_status = 'ready' "
-                           "GROUP BY order_id HAVING count(*) > 1").fetchall()
+        twice = reader.rows("SELECT order_id FROM order_events WHERE to_status = 'ready' "
+                            "GROUP BY order_id HAVING count(*) > 1")
         if twice:
             ledger.violation("cycle %d: orders ready twice: %s" % (cycle, twice))
-        ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+        ok = reader.integrity()
         if ok != "ok":
             ledger.violation("cycle %d: integrity_check: %s" % (cycle, ok))
         return len(rows)
-    finally:
-        db.close()
 
 
 def main():
@@ -248,7 +350,13 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--min-run", type=float, default=0.3)
     ap.add_argument("--max-run", type=float, default=1.5)
+    ap.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--nodes", type=int, default=1, help="PostgreSQL: nodes sharing the database")
+    ap.add_argument("--db-restart-every", type=int, default=4,
+                    help="PostgreSQL: restart the database (immediate) in one cycle of this many, at random")
     args = ap.parse_args()
+    if args.store == "sqlite" and args.nodes != 1:
+        raise SystemExit("chaos: several nodes need --store postgres (one daemon per SQLite database)")
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     workdir = tempfile.mkdtemp(prefix="ticketd-chaos-")
@@ -275,40 +383,69 @@ menu:
   - {item: cola, cook_seconds: 0}
 """ % os.path.join(workdir, "token"))
     items = ["burger", "fries", "cola"]
-    db_path = os.path.join(workdir, "chaos.db")
+    cluster = None
+    if args.store == "postgres":
+        cluster = PgCluster()
+        reader = PgReader(cluster)
+        db_location = cluster.url
+        for i in range(1, args.nodes + 1):
+            with open(os.path.join(workdir, "ticketd.yaml")) as f:
+                base = f.read()
+            with open(os.path.join(workdir, "n%d.yaml" % i), "w") as f:
+                f.write("node_id: n%d\n" % i + base)
+    else:
+        reader = SQLiteReader(os.path.join(workdir, "chaos.db"))
+        db_location = None
     ledger = Ledger()
     ledger.bodies = {}
-    daemon = Daemon(os.path.abspath(args.binary), workdir, cooks=3)
+    daemons = [Daemon(os.path.abspath(args.binary), workdir, cooks=3, db=db_location,
+                      name=("n%d" % (i + 1)) if cluster else "ticketd") for i in range(args.nodes)]
+
+    def ports():
+        return [d.port for d in daemons if d.alive and d.port]
+
     started = time.monotonic()
     rows = 0
+    db_restarts = 0
     try:
         for cycle in range(1, args.cycles + 1):
-            daemon.start()
-            rows = check(db_path, ledger, cycle)
+            for d in daemons:
+                if not d.alive:
+                    d.start()
+            rows = check(reader, ledger, cycle)
             stop = threading.Event()
-            threads = [threading.Thread(target=client, args=(daemon.port, ledger, random.Random(rng.random()), stop, items),
+            threads = [threading.Thread(target=client, args=(ports, ledger, random.Random(rng.random()), stop, items),
                                         daemon=True) for _ in range(args.clients)]
             for t in threads:
                 t.start()
             time.sleep(rng.uniform(args.min_run, args.max_run))  # a random moment to die
-            daemon.kill()
+            victims = [d for d in daemons if rng.random() < 0.5] or [rng.choice(daemons)]
+            for d in victims:
+                d.kill()
+            if cluster and rng.randrange(args.db_restart_every) == 0:
+                # The database crashes and recovers under the surviving nodes' load.
+                cluster.restart_immediately()
+                db_restarts += 1
+                time.sleep(rng.uniform(0.2, 1.0))
             stop.set()
             for t in threads:
                 t.join(timeout=10)
         # The end: no more kills; cooks and a collecting client finish everything.
-        daemon.start()
-        rows = check(db_path, ledger, args.cycles + 1)
+        for d in daemons:
+            if not d.alive:
+                d.start()
+        rows = check(reader, ledger, args.cycles + 1)
         deadline = time.monotonic() + 120
         live = None
         while time.monotonic() < deadline:
-            with ledger.lock:
-                tickets = list(ledger.acked.keys())
-            db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=10)
-            ready = [t for (t,) in db.execute("SELECT ticket FROM orders WHERE status = 'ready'")]
-            live = db.execute("SELECT count(*) FROM orders WHERE status IN ('queued','cooking')").fetchone()[0]
-            db.close()
+            ready = [t for (t,) in reader.rows("SELECT ticket FROM orders WHERE status = 'ready'")]
+            live = reader.rows("SELECT count(*) FROM orders WHERE status IN ('queued','cooking')")[0][0]
             for t in ready:
-                status, body = request(daemon.port, "POST", "/v1/tickets/%s/pickup" % t)
+                try:
+                    status, body = request(rng.choice(ports()), "POST", "/v1/tickets/%s/pickup" % t)
+                except (OSError, http.client.HTTPException) as e:
+                    print("chaos: a pickup failed (%s); trying again" % e, file=sys.stderr, flush=True)
+                    continue
                 if status == 200 and body:
                     ledger.ack(t, body["status"], body["version"])
             if live == 0 and not ready:
@@ -316,21 +453,26 @@ menu:
             time.sleep(0.2)
         if live:
             ledger.violation("%d orders still queued or cooking 120 s after the last restart" % live)
-        code = daemon.stop()
-        if code != 0:
-            ledger.violation("the final SIGTERM exited with %s" % code)
-        rows = check(db_path, ledger, args.cycles + 2)
+        for d in daemons:
+            code = d.stop()
+            if code != 0:
+                ledger.violation("the final SIGTERM of %s exited with %s" % (d.name, code))
+        rows = check(reader, ledger, args.cycles + 2)
     finally:
-        daemon.kill()
+        for d in daemons:
+            d.kill()
+        if cluster and sys.exc_info()[0] is not None:
+            cluster.stop()
     elapsed = time.monotonic() - started
-    db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True, timeout=10)
-    statuses = ",".join("%s:%d" % r for r in db.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"))
-    attempts = db.execute("SELECT count(*) FROM order_events WHERE to_status = 'cooking'").fetchone()[0]
-    db.close()
+    statuses = ",".join("%s:%d" % r for r in reader.rows("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status"))
+    attempts = reader.rows("SELECT count(*) FROM order_events WHERE to_status = 'cooking'")[0][0]
+    if cluster:
+        cluster.stop()
     print("chaos: final statuses %s; %d claims in all" % (statuses, attempts), file=sys.stderr, flush=True)
     with ledger.lock:
-        print("chaos: cycles=%d orders=%d acknowledged=%d violations=%d seed=%d seconds=%.0f workdir=%s" % (
-            args.cycles, rows, len(ledger.acked), len(ledger.violations), seed, elapsed, workdir), flush=True)
+        extra = " store=postgres nodes=%d db_restarts=%d" % (args.nodes, db_restarts) if cluster else ""
+        print("chaos: cycles=%d orders=%d acknowledged=%d violations=%d seed=%d seconds=%.0f%s workdir=%s" % (
+            args.cycles, rows, len(ledger.acked), len(ledger.violations), seed, elapsed, extra, workdir), flush=True)
         failed = bool(ledger.violations)
     if not failed:
         import shutil

@@ -1,0 +1,97 @@
+import PostgresNIO
+import TicketCore
+import TicketStore
+
+/// Reads: on pooled connections, never waiting for the writer.
+extension PostgresOrderStore {
+    /// The order holding `ticket` with its position while queued (from the queue index). The read
+    /// always goes to the database: whichever node answers, a poll sees the latest commit.
+    public func ticket(_ ticket: String) async throws -> TicketState? {
+        let logger = self.logger
+        guard let order = try await pool.withConnection({ connection in
+            try await connection.all(TicketByTicket(ticket: ticket), logger: logger).first
+        }) else {
+            return nil
+        }
+        ticketsByID.record(order)
+        return TicketState(order: order, position: order.status == .queued ? queuedPosition(of: order) : nil)
+    }
+
+    public func position(of order: Order) async throws -> Int { queuedPosition(of: order) }
+
+    /// Queued orders claimed before `order` (0 = next), from the in-memory queue index.
+    func queuedPosition(of order: Order) -> Int {
+        queue.position(id: order.id, priority: order.priority)
+    }
+
+    /// The same position counted in SQL over the queued partial index (O(position)): what the
+    /// benchmark compares the queue index with.
+    public func countedPosition(of order: Order) async throws -> Int {
+        var binds = PostgresBindings()
+        binds.append(order.priority.rawValue)
+        binds.append(order.id)
+        return Int(try await pool.scalar(PostgresQuery(unsafeSQL: PostgresSQL.position, binds: binds), as: Int64.self) ?? 0)
+    }
+
+    /// Queued orders now, from the queue index.
+    public var queuedCount: Int { queue.count }
+
+    public func order(id: Int64) async throws -> Order? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.orderByID, binds: binds)).first
+    }
+
+    public func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])? {
+        let logger = self.logger
+        return try await pool.withConnection { connection in
+            guard let order = try await connection.orders(
+                "SELECT \(unescaped: PostgresSQL.columns) FROM orders WHERE id = \(id)", logger: logger).first else { return nil }
+            let events = try await connection.rows(
+                "SELECT \(unescaped: OrderRecord.eventColumns) FROM order_events WHERE order_id = \(id) ORDER BY id",
+                logger: logger, OrderRecord.event)
+            return (order, events)
+        }
+    }
+
+    public func listOrders(status: OrderStatus?, limit: Int, after: Int64?) async throws -> [Order] {
+        var binds = PostgresBindings()
+        if let status {
+            binds.append(status.rawValue)
+            binds.append(after ?? 0)
+            binds.append(limit)
+            return try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.listByStatus, binds: binds))
+        }
+        binds.append(after ?? 0)
+        binds.append(limit)
+        return try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.listAll, binds: binds))
+    }
+
+    public func board() async throws -> Board {
+        let logger = self.logger
+        return try await pool.withConnection { connection in
+            var board = Board()
+            let rows = try await connection.rows(PostgresQuery(unsafeSQL: PostgresSQL.board), logger: logger) {
+                try $0.decode((Int, String).self)
+            }
+            for (number, status) in rows {
+                if status == OrderStatus.ready.rawValue { board.ready.append(number) } else { board.preparing.append(number) }
+            }
+            return board
+        }
+    }
+
+    public func liveCounts() async throws -> [OrderStatus: Int] {
+        let logger = self.logger
+        return try await pool.withConnection { connection in
+            var counts: [OrderStatus: Int] = [.queued: 0, .cooking: 0, .ready: 0]
+            let rows = try await connection.rows(PostgresQuery(unsafeSQL: PostgresSQL.liveCounts), logger: logger) {
+                try $0.decode((String, Int64).self)
+            }
+            for (status, count) in rows {
+                if let s = OrderStatus(rawValue: status) { counts[s] = Int(count) }
+            }
+            return counts
+        }
+    }
+}
