@@ -36,7 +36,7 @@ struct StartupTests {
         defer { dir.remove() }
         let config = """
             menu:
-              - {item: stew, cook_seconds: 2}
+              - {item: stew, cook_seconds: 8}
             kitchen:
               shutdown_grace_seconds: 0.2
             """
