@@ -3,96 +3,69 @@ import PostgresNIO
 import Synchronization
 import TicketStore
 
-/// The pool (`PostgresClient`) with a deadline on getting a connection: while PostgreSQL is down
-/// or restarting, a read or a write fails with `StoreError.unavailable` after
-/// `connectTimeoutSeconds` instead of waiting for the database to come back.
+/// The pool (`PostgresClient`) with a watchdog on every use of a connection: while PostgreSQL is
+/// down or restarting, a read fails with `StoreError.unavailable` after `connectTimeoutSeconds`
+/// instead of waiting for the database to come back; and a query whose connection closed under
+/// it fails a second later, even though postgres-nio can leave such a query waiting for good
+/// (seen after `pg_ctl restart -m immediate`: a cook's read never returned, and the daemon's
+/// shutdown waited for that cook).
 final class ConnectionSource: Sendable {
     let client: PostgresClient
     let timeout: Duration
     let logger: Logger
+    /// A use of a connection running longer than this fails, and its connection is closed.
+    static let useLimit: Duration = .seconds(30)
+    /// A use whose connection has been closed this long fails.
+    static let lostConnectionGrace: Duration = .seconds(1)
 
-    /// The node's own session is up (it notices a lost server within milliseconds).
-    let reachable: @Sendable () -> Bool
+    private let inFlight = Mutex<[ObjectIdentifier: any WatchedUse]>([:])
 
-    init(client: PostgresClient, timeout: Duration, logger: Logger, reachable: @escaping @Sendable () -> Bool = { true }) {
+    init(client: PostgresClient, timeout: Duration, logger: Logger) {
         self.client = client
         self.timeout = timeout
         self.logger = logger
-        self.reachable = reachable
     }
-
-    private enum Lease: Sendable { case waiting, acquired, timedOut }
 
     /// Runs `body` with a pooled connection. Throws `unavailable` when none came within the
     /// deadline or the connection failed, or what `body` throws.
     ///
-    /// The lease runs in a task of its own that this call does not wait for once the deadline has
-    /// passed: after an immediate restart of the database, a cancelled lease of the pool was seen
-    /// not to end, and a task group (which waits for its children) held the node's writer for good.
-    /// A connection that comes after the deadline is handed back at once.
+    /// The use runs in a task of its own that this call stops waiting for when the watchdog
+    /// gives up on it (`watch()`); a connection that comes after that is handed back at once.
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        // While the database answers (the last lease worked and the node's own session is up),
-        // the pool alone: two tasks and a timer per read cost a third of a poll. A lost
-        // connection turns the deadline back on until a lease succeeds again.
-        if healthy.load(ordering: .relaxed) && reachable() {
-            do {
-                let value = try await client.withConnection { try await body($0) }
-                return value
-            } catch {
-                if PostgresErrors.isConnectionLoss(error) { healthy.store(false, ordering: .relaxed) }
-                throw PostgresErrors.mapped(error)
-            }
-        }
-        let value = try await withDeadline(body)
-        healthy.store(true, ordering: .relaxed)
-        return value
-    }
-
-    /// Whether the last guarded lease succeeded (see `withConnection`).
-    private let healthy = Atomic<Bool>(false)
-
-    private func withDeadline<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let lease = Locked(Lease.waiting)
-        let outcome = Locked<CheckedContinuation<T, any Error>?>(nil)
-        let timeout = self.timeout
+        let use = Use<T>()
+        let key = ObjectIdentifier(use)
         let client = self.client
+        let timeout = self.timeout
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            outcome.withLock { $0 = continuation }
-            @Sendable func finish(_ result: Result<T, any Error>) {
-                let waiting = outcome.withLock { c -> CheckedContinuation<T, any Error>? in
-                    defer { c = nil }
-                    return c
-                }
-                waiting?.resume(with: result.mapError { PostgresErrors.mapped($0) })
-            }
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                if Task.isCancelled { return }
-                let late = lease.withLock { l -> Bool in
-                    guard l == .waiting else { return false }
-                    l = .timedOut
-                    return true
-                }
-                if late { finish(.failure(StoreError.unavailable("no database connection within \(timeout)"))) }
-            }
+            use.start(continuation)
+            inFlight.withLock { $0[key] = use }
             Task {
                 do {
                     let value = try await client.withConnection { connection in
-                        let go = lease.withLock { l -> Bool in
-                            guard l == .waiting else { return false }
-                            l = .acquired
-                            return true
+                        guard use.attach(connection) else {
+                            throw StoreError.unavailable("no database connection within \(timeout)")
                         }
-                        guard go else { throw StoreError.unavailable("no database connection within \(timeout)") }
-                        timer.cancel()
                         return try await body(connection)
                     }
-                    finish(.success(value))
+                    use.finish(.success(value))
                 } catch {
-                    timer.cancel()
-                    finish(.failure(error))
+                    use.finish(.failure(PostgresErrors.mapped(error)))
                 }
+                self.inFlight.withLock { _ = $0.removeValue(forKey: key) }
             }
+        }
+    }
+
+    /// The watchdog's look at every use in flight (the store runs it every 250 ms).
+    func watch() {
+        let now = monotonicNanoseconds()
+        let uses = inFlight.withLock { Array($0.values) }
+        for use in uses {
+            guard let (reason, connection) = use.verdict(now: now, leaseLimit: timeout, useLimit: Self.useLimit,
+                                                       grace: Self.lostConnectionGrace) else { continue }
+            use.fail(StoreError.unavailable(reason))
+            inFlight.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(use)) }
+            if let connection { Task { try? await connection.close() } }
         }
     }
 
@@ -118,4 +91,64 @@ final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout sending Value) throws -> sending R) rethrows -> sending R { try mutex.withLock(body) }
+}
+
+/// A use of a pooled connection as the watchdog sees it.
+protocol WatchedUse: AnyObject, Sendable {
+    /// Why the use should be given up, if it should, and the connection to close (nil when it is
+    /// closed already or none came).
+    func verdict(now: UInt64, leaseLimit: Duration, useLimit: Duration, grace: Duration) -> (String, PostgresConnection?)?
+    func fail(_ error: any Error)
+}
+
+/// One use: waiting for a connection, then running on it; answered once, by itself or by the watchdog.
+private final class Use<T: Sendable>: WatchedUse {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var connection: PostgresConnection?
+        var started: UInt64 = monotonicNanoseconds()
+        var closedSince: UInt64 = 0
+        var answered = false
+    }
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// The pool gave a connection; false when the use was given up already (hand it back).
+    func attach(_ connection: PostgresConnection) -> Bool {
+        state.withLock { s in
+            guard !s.answered else { return false }
+            s.connection = connection
+            s.started = monotonicNanoseconds()
+            return true
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let continuation = state.withLock { s -> CheckedContinuation<T, any Error>? in
+            guard !s.answered else { return nil }
+            s.answered = true
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        continuation?.resume(with: result)
+    }
+
+    func fail(_ error: any Error) { finish(.failure(error)) }
+
+    func verdict(now: UInt64, leaseLimit: Duration, useLimit: Duration, grace: Duration) -> (String, PostgresConnection?)? {
+        state.withLock { s -> (String, PostgresConnection?)? in
+            guard !s.answered else { return nil }
+            guard let connection = s.connection else {
+                return now &- s.started >= leaseLimit.nanoseconds ? ("no database connection within \(leaseLimit)", nil) : nil
+            }
+            if connection.isClosed {
+                if s.closedSince == 0 { s.closedSince = now }
+                return now &- s.closedSince >= grace.nanoseconds ? ("the database connection was lost", nil) : nil
+            }
+            return now &- s.started >= useLimit.nanoseconds ? ("a database query ran past \(useLimit)", connection) : nil
+        }
+    }
 }

@@ -34,7 +34,8 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     /// Sweeps in a row that found the queue index disagreeing with the table.
     let queueDrift = Mutex(0)
     private let ping = Mutex<(inFlight: Bool, answered: Bool?)>((false, nil))
-    private let poolTask = Mutex<Task<Void, Never>?>(nil)
+    /// The pool's run and its watchdog (cancelled by `close()`).
+    private let poolTask = Mutex<[Task<Void, Never>]>([])
     /// The orders this node's earlier runs left cooking, handed back when the store opened.
     public let handedBackAtOpen: [Order]
     /// The migrations applied when the store opened.
@@ -58,7 +59,7 @@ public final class PostgresOrderStore: OrderStore, Sendable {
         self.settingsBox = Mutex(settings)
         let client = PostgresClient(configuration: options.clientConfiguration(), backgroundLogger: logger)
         pool = ConnectionSource(client: client, timeout: .milliseconds(Int64(options.connectTimeoutSeconds * 1000)),
-                                logger: logger, reachable: { link.isConnected })
+                                logger: logger)
         let instance = self.instance
         writer = PostgresWriter(pool: pool, changes: changes, logger: logger,
                                 notice: { effects in Self.notice(effects, sender: instance) },
@@ -145,15 +146,23 @@ public final class PostgresOrderStore: OrderStore, Sendable {
         // stops after the writer.
         let client = pool.client
         let task = Task.detached { await client.run() }
-        poolTask.withLock { $0 = task }
-        await withDiscardingTaskGroup { group in
-            group.addTask {
-                await self.link.run(onNotice: { payload in await self.received(payload) },
-                                    onCatchUp: { await self.catchUp() })
+        let pool = self.pool
+        let watchdog = Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                pool.watch()
             }
-            await writer.run()
-            group.cancelAll()
         }
+        poolTask.withLock { $0 = [task, watchdog] }
+        // The listener is not waited for once the writer is done: postgres-nio's LISTEN was seen
+        // not to end on cancellation after its connection closed under it, and the daemon's
+        // shutdown waited for it. `close()` closes its session.
+        let listener = Task {
+            await self.link.run(onNotice: { payload in await self.received(payload) },
+                                onCatchUp: { await self.catchUp() })
+        }
+        await writer.run()
+        listener.cancel()
     }
 
     public func stop() { writer.close() }
@@ -163,7 +172,7 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     /// Closes the pool and the node's session (releasing its locks) once `run()` has returned:
     /// reads work until then, as on SQLite.
     public func close() throws {
-        poolTask.withLock { $0 }?.cancel()
+        for task in poolTask.withLock({ $0 }) { task.cancel() }
         let link = self.link
         Task { await link.close() }
     }

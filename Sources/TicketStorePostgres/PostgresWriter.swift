@@ -37,6 +37,12 @@ final class PostgresWriter: Sendable {
     private let failureLog = LogThrottle()
     private let batchStartedAt = Atomic<UInt64>(0)
     private let batchCounter = Atomic<UInt64>(0)
+    /// The stretch of batches running now (see `execute(startingWith:)`), for the watchdog.
+    private let running = Mutex<Stretch?>(nil)
+    /// A batch running longer than this is abandoned and its connection closed.
+    static let batchLimit: Duration = .seconds(30)
+    /// A stretch whose connection has been closed this long is abandoned.
+    static let lostConnectionGrace: Duration = .seconds(1)
     /// What a committed batch tells other nodes (one NOTIFY), built from its effects; nil: none.
     private let notice: @Sendable (WriteEffects) -> String?
     /// Sees every committed batch's effects before they are published (the queue index).
@@ -106,6 +112,12 @@ final class PostgresWriter: Sendable {
     /// The writer loop. Returns after graceful shutdown (or `close()`) once everything pending is
     /// written; later requests fail with `StoreError.closed`.
     func run() async {
+        let watchdog = Task.detached { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                self.watch()
+            }
+        }
         await withGracefulShutdownHandler {
             while let batch = await nextBatch() {
                 await execute(startingWith: batch)
@@ -113,6 +125,7 @@ final class PostgresWriter: Sendable {
         } onGracefulShutdown: {
             self.close()
         }
+        watchdog.cancel()
         // Parked claims still waiting end empty-handed.
         let parked = state.update { s -> [any PendingPostgresWrite] in
             defer { s.parked = [] }
@@ -152,18 +165,41 @@ final class PostgresWriter: Sendable {
 
     /// Writes `first`, then every batch pending by the time one commits, on one leased
     /// connection; the connection goes back to the pool once nothing is pending.
+    ///
+    /// The stretch runs in a task of its own that the writer stops waiting for when the watchdog
+    /// abandons it: postgres-nio can leave a query waiting for good when its connection closes
+    /// mid-query (seen here after `pg_ctl restart -m immediate`: the writer, and with it every
+    /// cook and the daemon's shutdown, waited forever on a connection that no longer existed).
     private func execute(startingWith first: [any PendingPostgresWrite]) async {
-        let handed = Locked<[any PendingPostgresWrite]>(first)
+        let stretch = Stretch()
+        running.withLock { $0 = stretch }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            stretch.state.withLock { $0.done = done }
+            Task {
+                await self.run(stretch, startingWith: first)
+                stretch.end()
+            }
+        }
+        running.withLock { if $0 === stretch { $0 = nil } }
+    }
+
+    private func run(_ stretch: Stretch, startingWith first: [any PendingPostgresWrite]) async {
+        guard stretch.begin(first) else { return }
         do {
-            try await pool.withConnection { connection in
-                var batch = handed.withLock { $0 }
+            // The pool itself, not `ConnectionSource.withConnection`: a stretch may run as long
+            // as writes keep coming; the writer's own watchdog bounds each batch instead.
+            try await pool.client.withConnection { connection in
+                guard stretch.attach(connection) else { return }
+                var batch = first
                 while true {
-                    await self.execute(batch, on: connection)
-                    guard let next = self.takePending() else { return }
-                    handed.withLock { $0 = next }
-                    batch = next
+                    await self.execute(batch, on: connection, in: stretch)
                     // A lost connection fails the rest quickly; lease a fresh one for what follows.
-                    if connection.isClosed { throw StoreError.unavailable("the database connection was lost") }
+                    if connection.isClosed {
+                        guard stretch.next(self.takePending) != nil else { return }
+                        throw StoreError.unavailable("the database connection was lost")
+                    }
+                    guard let next = stretch.next(self.takePending) else { return }
+                    batch = next
                 }
             }
         } catch {
@@ -173,15 +209,34 @@ final class PostgresWriter: Sendable {
                 logger.error("no database connection for the writer; its requests get 503",
                              metadata: ["error": "\(reason)", "similar_lines_suppressed": "\(held)"])
             }
-            let batch = handed.withLock { $0 }
-            for request in batch where !request.isEnded { request.fail(StoreError.unavailable(reason)) }
+            for request in stretch.inFlight where !request.isEnded { request.fail(StoreError.unavailable(reason)) }
             stats.withLock { $0.failedCommits += 1 }
         }
     }
 
+    /// The watchdog's look at the running stretch (every 250 ms): one whose connection has been
+    /// closed for a second, or whose batch has run past `batchLimit`, is abandoned: its requests
+    /// get 503 (the client retries; an Idempotency-Key makes that safe whether or not the batch
+    /// committed), the writer goes on with a fresh connection.
+    private func watch() {
+        guard let stretch = running.withLock({ $0 }) else { return }
+        guard let (reason, connection) = stretch.verdict(now: monotonicNanoseconds(), leaseLimit: pool.timeout,
+                                                          batchLimit: Self.batchLimit,
+                                                          grace: Self.lostConnectionGrace) else { return }
+        let abandoned = stretch.abandon()
+        guard !abandoned.isEmpty || connection != nil else { return }
+        logger.error("write batch abandoned; its requests get 503", metadata: [
+            "reason": "\(reason)", "requests": "\(abandoned.count)"])
+        for request in abandoned { request.fail(StoreError.unavailable(reason)) }
+        stats.withLock { $0.failedCommits += 1 }
+        // Past the limit on a live connection (a lock that is never released, a server that
+        // stopped answering): closing it ends the transaction on the server too.
+        if let connection { Task { try? await connection.close() } }
+    }
+
     /// One batch: one transaction, a savepoint per request, at most one NOTIFY, one commit;
     /// then the caches, the change feed, and the callers.
-    private func execute(_ batch: [any PendingPostgresWrite], on connection: PostgresConnection) async {
+    private func execute(_ batch: [any PendingPostgresWrite], on connection: PostgresConnection, in stretch: Stretch) async {
         batchStartedAt.store(max(1, monotonicNanoseconds()), ordering: .relaxed)
         defer { batchStartedAt.store(0, ordering: .relaxed) }
         var served: [any PendingPostgresWrite] = []
@@ -208,6 +263,7 @@ final class PostgresWriter: Sendable {
                             defer { s.parked = [] }
                             return s.parked
                         }
+                        stretch.add(served)
                     }
                     for parked in served where clean {
                         clean = try await parked.execute(connection, savepoint: savepoints, logger: logger)
