@@ -65,7 +65,9 @@ struct KitchenTests {
                 let elapsed = ContinuousClock.now - start
                 #expect(response.status == .noContent)
                 #expect(elapsed >= .milliseconds(300), "\(elapsed.seconds) s")
-                #expect(elapsed < .seconds(3), "\(elapsed.seconds) s")
+                // Ends at its wait, not at the long-poll cap (60 s); room for a loaded machine
+                // (3.7 s was seen with every suite running at once on two cores).
+                #expect(elapsed < .seconds(15), "\(elapsed.seconds) s")
             }
         }
     }
