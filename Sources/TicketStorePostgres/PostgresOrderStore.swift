@@ -33,7 +33,7 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     let needsCatchUp = Atomic<Bool>(false)
     /// Sweeps in a row that found the queue index disagreeing with the table.
     let queueDrift = Mutex(0)
-    private let ping = Mutex<(inFlight: Bool, answered: Bool?)>((false, nil))
+    private let ping = WriterPing()
     /// The pool's run and its watchdog (cancelled by `close()`).
     private let poolTask = Mutex<[Task<Void, Never>]>([])
     /// The orders this node's earlier runs left cooking, handed back when the store opened.
@@ -187,34 +187,11 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     /// restarting): the writer runs, it is the environment that refuses — restarting ticketd
     /// would not help, so the watchdog keeps pinging.
     public func writesAnswer(within timeout: Duration) async -> Bool {
-        let start = ping.withLock { p -> Bool in
-            if p.inFlight { return false }
-            p = (true, nil)
-            return true
-        }
-        if start {
-            Task {
-                let answered: Bool
-                do {
-                    try await self.writer.write { connection, _ in try await connection.exec("SELECT 1", logger: self.logger) }
-                    answered = true
-                } catch StoreError.unavailable {
-                    answered = true
-                } catch {
-                    answered = false
-                }
-                self.ping.withLock { $0 = (false, answered) }
-            }
-        }
-        let limit = options.connectTimeoutSeconds + 2
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let (inFlight, answered) = ping.withLock { ($0.inFlight, $0.answered) }
-            if !inFlight, let answered { return answered }
-            if let running = writer.runningBatchSeconds, running < limit { return true }
-            if ContinuousClock.now >= deadline || Task.isCancelled { return false }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await ping.writesAnswer(within: timeout, patience: options.connectTimeoutSeconds + 2,
+                                runningBatchSeconds: { writer.runningBatchSeconds },
+                                ping: { try await self.writer.write { connection, _ in
+                                    try await connection.exec("SELECT 1", logger: self.logger)
+                                } })
     }
 
     /// The applied migration identifiers, oldest first.

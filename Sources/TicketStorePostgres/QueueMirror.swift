@@ -1,5 +1,6 @@
 import Synchronization
 import TicketCore
+import TicketStore
 
 /// This node's copy of the queued orders in claim order (rush first, then by id), so that a
 /// position costs a binary search instead of a count over the queued index: measured at
@@ -12,10 +13,7 @@ import TicketCore
 /// changes that arrive while the rebuild reads are applied again on top of what it read.
 final class QueueMirror: Sendable {
     private struct State {
-        var rush: [Int64] = []
-        var normal: [Int64] = []
-        var rushHead = 0
-        var normalHead = 0
+        var queue = QueueOrder()
         /// The newest version seen of each order not known to be final.
         var versions: [Int64: Int] = [:]
         /// Orders seen reaching a final state, oldest first (their versions are kept a while, so
@@ -31,20 +29,13 @@ final class QueueMirror: Sendable {
 
     init() {}
 
-    var count: Int { state.withLock { ($0.rush.count - $0.rushHead) + ($0.normal.count - $0.normalHead) } }
+    var count: Int { state.withLock { $0.queue.count } }
 
-    var rushCount: Int { state.withLock { $0.rush.count - $0.rushHead } }
+    var rushCount: Int { state.withLock { $0.queue.rushCount } }
 
     /// Orders claimed before an order of `priority` and `id` (whether or not it is queued).
     func position(id: Int64, priority: OrderPriority) -> Int {
-        state.withLock { s in
-            switch priority {
-            case .rush:
-                return Self.lowerBound(s.rush, from: s.rushHead, id) - s.rushHead
-            case .normal:
-                return (s.rush.count - s.rushHead) + Self.lowerBound(s.normal, from: s.normalHead, id) - s.normalHead
-            }
-        }
+        state.withLock { $0.queue.position(id: id, priority: priority) }
     }
 
     func apply(_ orders: [Order]) {
@@ -64,13 +55,7 @@ final class QueueMirror: Sendable {
     private static func apply(_ e: ChangeNotice.Entry, to s: inout State) {
         if let seen = s.versions[e.id], seen >= e.version { return }
         s.versions[e.id] = e.version
-        if e.status == .queued {
-            e.priority == .rush ? insert(&s.rush, head: s.rushHead, e.id) : insert(&s.normal, head: s.normalHead, e.id)
-        } else if e.priority == .rush {
-            remove(&s.rush, head: &s.rushHead, e.id)
-        } else {
-            remove(&s.normal, head: &s.normalHead, e.id)
-        }
+        s.queue.update(id: e.id, priority: e.priority, queued: e.status == .queued)
         if e.status.isFinal {
             s.finals.append(e.id)
             if s.finals.count - s.finalsHead > keptFinals {
@@ -95,13 +80,9 @@ final class QueueMirror: Sendable {
         state.withLock { s in
             let arrived = s.duringRebuild ?? []
             s.duringRebuild = nil
-            s.rush = []
-            s.normal = []
-            s.rushHead = 0
-            s.normalHead = 0
+            s.queue = QueueOrder(queued.map { ($0.id, $0.priority) })
             var read: [Int64: Int] = [:]
-            for q in queued.sorted(by: { $0.id < $1.id }) {
-                if q.priority == .rush { s.rush.append(q.id) } else { s.normal.append(q.id) }
+            for q in queued {
                 s.versions[q.id] = q.version
                 read[q.id] = q.version
             }
@@ -115,39 +96,6 @@ final class QueueMirror: Sendable {
                 s.versions[e.id] = e.version - 1
                 Self.apply(e, to: &s)
             }
-        }
-    }
-
-    private static func lowerBound(_ ids: [Int64], from head: Int, _ id: Int64) -> Int {
-        var low = head, high = ids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ids[mid] < id { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-
-    private static func insert(_ ids: inout [Int64], head: Int, _ id: Int64) {
-        if ids.count == head || ids[ids.count - 1] < id {
-            ids.append(id)
-            return
-        }
-        let at = lowerBound(ids, from: head, id)
-        if at < ids.count, ids[at] == id { return }
-        ids.insert(id, at: at)
-    }
-
-    private static func remove(_ ids: inout [Int64], head: inout Int, _ id: Int64) {
-        let at = lowerBound(ids, from: head, id)
-        guard at < ids.count, ids[at] == id else { return }
-        if at == head {
-            head += 1
-            if head > 4096, head * 2 > ids.count {
-                ids.removeFirst(head)
-                head = 0
-            }
-        } else {
-            ids.remove(at: at)
         }
     }
 }

@@ -13,12 +13,7 @@ import TicketStore
 /// from the table.
 final class QueueIndex: Sendable {
     private struct State {
-        /// Ascending ids of queued orders, one array per priority.
-        var rush: [Int64] = []
-        var normal: [Int64] = []
-        /// Leading entries of each array that were claimed (removed from the front cheaply).
-        var rushHead = 0
-        var normalHead = 0
+        var queue = QueueOrder()
         var dataVersion: Int?
     }
 
@@ -27,21 +22,14 @@ final class QueueIndex: Sendable {
     init() {}
 
     /// Queued orders now.
-    var count: Int { state.withLock { ($0.rush.count - $0.rushHead) + ($0.normal.count - $0.normalHead) } }
+    var count: Int { state.withLock { $0.queue.count } }
 
     /// Queued rush orders now.
-    var rushCount: Int { state.withLock { $0.rush.count - $0.rushHead } }
+    var rushCount: Int { state.withLock { $0.queue.rushCount } }
 
     /// Orders claimed before an order of `priority` and `id` (whether or not it is queued).
     func position(id: Int64, priority: OrderPriority) -> Int {
-        state.withLock { s in
-            switch priority {
-            case .rush:
-                return Self.lowerBound(s.rush, from: s.rushHead, id) - s.rushHead
-            case .normal:
-                return (s.rush.count - s.rushHead) + Self.lowerBound(s.normal, from: s.normalHead, id) - s.normalHead
-            }
-        }
+        state.withLock { $0.queue.position(id: id, priority: priority) }
     }
 
     /// Applies committed changes in commit order: a queued order is in, any other status out.
@@ -49,14 +37,7 @@ final class QueueIndex: Sendable {
         guard !changes.isEmpty else { return }
         state.withLock { s in
             for order in changes {
-                if order.status == .queued {
-                    order.priority == .rush ? Self.insert(&s.rush, head: s.rushHead, order.id)
-                        : Self.insert(&s.normal, head: s.normalHead, order.id)
-                } else if order.priority == .rush {
-                    Self.remove(&s.rush, head: &s.rushHead, order.id)
-                } else {
-                    Self.remove(&s.normal, head: &s.normalHead, order.id)
-                }
+                s.queue.update(id: order.id, priority: order.priority, queued: order.status == .queued)
             }
         }
     }
@@ -68,53 +49,17 @@ final class QueueIndex: Sendable {
     func refreshIfChangedOutside(_ db: Database) throws -> Bool {
         let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
         guard state.withLock({ $0.dataVersion }) != version || version == nil else { return false }
-        var rush: [Int64] = []
-        var normal: [Int64] = []
+        var queued: [(id: Int64, priority: OrderPriority)] = []
         let rows = try Row.fetchCursor(db, sql: "SELECT id, priority FROM orders WHERE status = 'queued' ORDER BY id")
         while let row = try rows.next() {
             let priority: String = row[1]
-            if priority == OrderPriority.rush.rawValue { rush.append(row[0]) } else { normal.append(row[0]) }
+            queued.append((row[0], priority == OrderPriority.rush.rawValue ? .rush : .normal))
         }
+        let queue = QueueOrder(queued)
         state.withLock { s in
-            s.rush = rush
-            s.normal = normal
-            s.rushHead = 0
-            s.normalHead = 0
+            s.queue = queue
             s.dataVersion = version
         }
         return true
-    }
-
-    private static func lowerBound(_ ids: [Int64], from head: Int, _ id: Int64) -> Int {
-        var low = head, high = ids.count
-        while low < high {
-            let mid = (low + high) / 2
-            if ids[mid] < id { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-
-    private static func insert(_ ids: inout [Int64], head: Int, _ id: Int64) {
-        if ids.count == head || ids[ids.count - 1] < id {
-            ids.append(id)  // the common case: a new order
-            return
-        }
-        let at = lowerBound(ids, from: head, id)
-        if at < ids.count, ids[at] == id { return }
-        ids.insert(id, at: at)
-    }
-
-    private static func remove(_ ids: inout [Int64], head: inout Int, _ id: Int64) {
-        let at = lowerBound(ids, from: head, id)
-        guard at < ids.count, ids[at] == id else { return }
-        if at == head {
-            head += 1  // the common case: a claim takes the first
-            if head > 4096, head * 2 > ids.count {
-                ids.removeFirst(head)
-                head = 0
-            }
-        } else {
-            ids.remove(at: at)
-        }
     }
 }

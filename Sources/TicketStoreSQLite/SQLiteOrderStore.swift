@@ -26,7 +26,7 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
     /// Placements made in the current batch (not yet in `queue`, which follows commits).
     let writerCache = Mutex(WriterCache())
     /// The watchdog's writer ping: whether one is on its way, and how the last one ended.
-    private let ping = Mutex<(inFlight: Bool, answered: Bool?)>((false, nil))
+    private let ping = WriterPing()
     /// The orders an earlier run left cooking, handed back when this store opened (see
     /// `handBackAbandoned`), so that the daemon can say so.
     public let handedBackAtOpen: [Order]
@@ -181,33 +181,8 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
     /// The ping runs in a task of its own, at most one at a time: a write cannot be cancelled,
     /// and awaiting it here would hold the watchdog for the whole busy timeout.
     public func writesAnswer(within timeout: Duration) async -> Bool {
-        let start = ping.withLock { p -> Bool in
-            if p.inFlight { return false }
-            p = (true, nil)
-            return true
-        }
-        if start {
-            Task {
-                let answered: Bool
-                do {
-                    try await self.pingWriter()
-                    answered = true
-                } catch StoreError.unavailable {
-                    answered = true
-                } catch {
-                    answered = false
-                }
-                self.ping.withLock { $0 = (false, answered) }
-            }
-        }
-        let busyLimit = options.busyTimeoutSeconds + 2
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let (inFlight, answered) = ping.withLock { ($0.inFlight, $0.answered) }
-            if !inFlight, let answered { return answered }
-            if let running = writer.runningBatchSeconds, running < busyLimit { return true }
-            if ContinuousClock.now >= deadline || Task.isCancelled { return false }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await ping.writesAnswer(within: timeout, patience: options.busyTimeoutSeconds + 2,
+                                runningBatchSeconds: { writer.runningBatchSeconds },
+                                ping: { try await self.pingWriter() })
     }
 }
