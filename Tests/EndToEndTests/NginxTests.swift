@@ -14,7 +14,7 @@ struct NginxTests {
             return
         }
         let cluster = try await PostgresCluster.shared()
-        let nodes = try NodeSet(url: cluster.url(try cluster.emptyDatabase()), label: "pg-nginx")
+        let nodes = try NodeSet(url: cluster.url(try await cluster.emptyDatabase()), label: "pg-nginx")
         defer { nodes.stopAll() }
         let a = try nodes.start("shop-1", cooks: 0)
         let b = try nodes.start("shop-2", cooks: 0)

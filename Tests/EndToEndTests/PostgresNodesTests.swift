@@ -109,7 +109,7 @@ struct PostgresNodesTests {
     @Test("an order placed on node 1 is long-polled on node 2 (released within 100 ms) and cooked by node 3")
     func threeNodes() async throws {
         let cluster = try await PostgresCluster.shared()
-        let nodes = try NodeSet(url: cluster.url(try cluster.emptyDatabase()), label: "pg-three")
+        let nodes = try NodeSet(url: cluster.url(try await cluster.emptyDatabase()), label: "pg-three")
         defer { nodes.stopAll() }
         let one = try nodes.start("n1", cooks: 0)
         let two = try nodes.start("n2", cooks: 0)
@@ -142,7 +142,7 @@ struct PostgresNodesTests {
     @Test("a node killed with SIGKILL mid-cook: its lease runs out, another node cooks the order, exactly one ready")
     func killedMidCook() async throws {
         let cluster = try await PostgresCluster.shared()
-        let nodes = try NodeSet(url: cluster.url(try cluster.emptyDatabase()), label: "pg-kill")
+        let nodes = try NodeSet(url: cluster.url(try await cluster.emptyDatabase()), label: "pg-kill")
         defer { nodes.stopAll() }
         let one = try nodes.start("n1", cooks: 0)
         let three = try nodes.start("n3", cooks: 1, leaseSeconds: 2)
@@ -176,7 +176,7 @@ struct PostgresNodesTests {
     func databaseRestart() async throws {
         let cluster = try await PostgresCluster.startPrivate()
         defer { cluster.stop() }
-        let nodes = try NodeSet(url: cluster.url(try cluster.emptyDatabase()), label: "pg-restart")
+        let nodes = try NodeSet(url: cluster.url(try await cluster.emptyDatabase()), label: "pg-restart")
         defer { nodes.stopAll() }
         let ports = try ["n1", "n2", "n3"].map { try nodes.start($0, cooks: 1).port }
         let acknowledged = Shared<[String]>([])
@@ -205,7 +205,7 @@ struct PostgresNodesTests {
         try await waitUntil("some orders acknowledged before the restart", timeout: .seconds(30), poll: .milliseconds(50)) {
             acknowledged.withLock { $0.count } >= 50
         }
-        try await Task.detached { try cluster.restartImmediately() }.value
+        try await cluster.restartImmediately()
         let back = ContinuousClock.now
         for port in ports {
             try await waitUntil("node on \(port) ready again", timeout: .seconds(10), poll: .milliseconds(50)) {

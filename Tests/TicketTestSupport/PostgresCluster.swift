@@ -33,14 +33,26 @@ public final class PostgresCluster: Sendable {
     }
 
     private static let starting = Task<PostgresCluster, any Error> {
-        let cluster = try start()
-        try cluster.prepareTemplate()
-        return cluster
+        try await offPool {
+            let cluster = try start()
+            try cluster.prepareTemplate()
+            return cluster
+        }
+    }
+
+    /// Runs `body`, which waits for child processes (initdb, pg_ctl, psql), on a thread of its
+    /// own: on the cooperative pool (two threads on two cores) such a wait held a thread for
+    /// seconds, and with both held every async test of the process stood still (in one run the
+    /// HTTP tests passed their 60 s time limits while the cluster started).
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
     }
 
     /// A cluster of its own, for a test that restarts or stops it (stopped at exit too).
     public static func startPrivate() async throws -> PostgresCluster {
-        try await Task.detached { try start() }.value
+        try await offPool { try start() }
     }
 
     /// The directory of the binaries: the newest /usr/lib/postgresql/N/bin with `initdb`.
@@ -189,10 +201,11 @@ public final class PostgresCluster: Sendable {
     }
 
     /// `pg_ctl restart -m immediate`: a crash of the database and its recovery.
-    public func restartImmediately() throws {
+    public func restartImmediately() async throws {
         let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c full_page_writes=off -c shared_buffers=64MB"
-        try Self.run([binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "60",
-                      "-m", "immediate", "-o", options, "restart"])
+        let argv = [binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "60",
+                    "-m", "immediate", "-o", options, "restart"]
+        try await Self.offPool { _ = try Self.run(argv) }
     }
 
     /// Runs SQL with psql on the socket (setup only).
@@ -213,16 +226,16 @@ public final class PostgresCluster: Sendable {
     public func url(_ database: String) -> String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
 
     /// A new, empty database (a store migrates it when it opens).
-    public func emptyDatabase() throws -> String {
+    public func emptyDatabase() async throws -> String {
         let name = "e\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
-        try psql("CREATE DATABASE \(name)")
+        try await Self.offPool { try self.psql("CREATE DATABASE \(name)") }
         return name
     }
 
     /// A new database for one test, copied from the template.
-    public func freshDatabase() throws -> String {
+    public func freshDatabase() async throws -> String {
         let name = "t\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
-        try psql("CREATE DATABASE \(name) TEMPLATE \(Self.template)")
+        try await Self.offPool { try self.psql("CREATE DATABASE \(name) TEMPLATE \(Self.template)") }
         return name
     }
 }

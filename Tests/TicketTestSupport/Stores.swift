@@ -97,7 +97,7 @@ public enum PostgresTestDatabase {
     /// named `node`, its statements stamped with `clock`'s time (nil: the database's).
     public static func fresh(clock: (any WallClock)? = nil, node: String = "test-node") async throws -> PostgresOptions {
         let cluster = try await templateReady.value
-        let name = try cluster.freshDatabase()
+        let name = try await cluster.freshDatabase()
         return options(cluster: cluster, database: name, clock: clock, node: node)
     }
 
