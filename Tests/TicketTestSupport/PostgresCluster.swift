@@ -44,6 +44,7 @@ public final class PostgresCluster: Sendable {
     /// own: on the cooperative pool (two threads on two cores) such a wait held a thread for
     /// seconds, and with both held every async test of the process stood still (in one run the
     /// HTTP tests passed their 60 s time limits while the cluster started).
+    @discardableResult
     public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             Thread { continuation.resume(with: Result { try body() }) }.start()
