@@ -20,6 +20,7 @@ import urllib.request
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
 BINARY = os.environ.get("TICKETD_BINARY", "")
 ARTIFACTS = os.environ.get("TICKETD_ARTIFACTS", os.path.join(os.getcwd(), ".artifacts", "browser"))
@@ -47,10 +48,15 @@ menu:
 
 
 def wait_until(what, condition, timeout=10.0, poll=0.02):
-    """Polls `condition` until it returns a truthy value; fails at the deadline."""
+    """Polls `condition` until it returns a truthy value; fails at the deadline. An element the
+    page replaced (or has not put back yet) while the condition read it counts as not yet."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except (StaleElementReferenceException, NoSuchElementException):
+            # The page re-rendered what the condition was reading (live updates): look again.
+            value = None
         if value:
             return value
         if time.monotonic() >= deadline:

@@ -354,9 +354,11 @@ def test_console_requeue_brings_a_failed_order_back(daemon, browser):
     wait_until("3 queued", lambda: "3" in text(d, "count-queued"), timeout=10)
     wait_until("a chart", lambda: d.find_elements(By.CSS_SELECTOR, "#chart-throughput polyline"))
     Select(d.find_element(By.ID, "status-filter")).select_by_value("failed")
-    row = wait_until("the failed order", lambda: d.find_elements(By.CSS_SELECTOR, f"#order-rows tr[data-order='{order_id}']"))
-    assert "fryer jammed" in row[0].text
-    row[0].find_element(By.CSS_SELECTOR, "button.open-order").click()
+    selector = f"#order-rows tr[data-order='{order_id}']"
+    wait_until("the failed order with its error", lambda: "fryer jammed" in d.find_element(By.CSS_SELECTOR, selector).text
+               if d.find_elements(By.CSS_SELECTOR, selector) else None)
+    # The list re-renders on live updates: find the button afresh for the click.
+    wait_until("the order opened", lambda: d.find_element(By.CSS_SELECTOR, selector + " button.open-order").click() or True)
     wait_until("the order's history", lambda: len(d.find_elements(By.CSS_SELECTOR, "#events tr")) >= 3)
     browser.screenshot("console-1920x1080")
     accessibility(browser, "console")
@@ -375,8 +377,8 @@ def test_console_cancel_with_confirmation(daemon, browser):
     order_id = daemon.order_id(order["ticket"])
     d.get(daemon.url + "/admin")
     sign_in(d)
-    row = wait_until("the order", lambda: d.find_elements(By.CSS_SELECTOR, f"#order-rows tr[data-order='{order_id}'] button"))
-    row[0].click()
+    wait_until("the order", lambda: d.find_elements(By.CSS_SELECTOR, f"#order-rows tr[data-order='{order_id}'] button"))
+    wait_until("the order opened", lambda: d.find_element(By.CSS_SELECTOR, f"#order-rows tr[data-order='{order_id}'] button").click() or True)
     wait_until("the detail", lambda: d.find_element(By.ID, "do-cancel").is_displayed())
     d.find_element(By.ID, "do-cancel").click()
     # Saying no changes nothing.
