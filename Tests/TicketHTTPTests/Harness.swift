@@ -94,8 +94,9 @@ private func withAPIUngated(
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("t.db").path
-    let store = try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings,
-                                     logger: testLogger("ticketd.store"))
+    let store = try await offPool {
+        try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings, logger: testLogger("ticketd.store"))
+    }
     let settings = APISettings(menu: APIHarness.menu, longPollMaxSeconds: longPollMaxSeconds,
                                maxBodyBytes: maxBodyBytes, adminToken: adminToken, cooks: 1,
                                eventStreamMaxSeconds: eventStreamMaxSeconds, keepAliveSeconds: keepAliveSeconds)
@@ -113,7 +114,7 @@ private func withAPIUngated(
         try await group.waitForAll()
         if let failure { throw failure }
     }
-    try store.close()
+    try await offPool { try store.close() }
 }
 
 // MARK: - Running alone

@@ -107,8 +107,10 @@ func withKitchen(
 ) async throws {
     try await withTemporaryDirectory { (dir: URL) async throws -> Void in
         let path = dir.appendingPathComponent("kitchen.db").path
-        let store = try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings, clock: clock,
-                                         logger: testLogger("ticketd.store"))
+        let store = try await offPool {
+            try SQLiteOrderStore(options: DatabaseOptions(path: path), settings: storeSettings, clock: clock,
+                                 logger: testLogger("ticketd.store"))
+        }
         let box = KitchenSettingsBox(kitchenSettings)
         var factory: (@Sendable (KitchenSettings.HandlerKind) -> any CookingHandler)?
         if let handler { factory = { @Sendable _ in handler } }
@@ -141,7 +143,7 @@ func withKitchen(
             try await group.waitForAll()
             if let failure { throw failure }
         }
-        try store.close()
+        try await offPool { try store.close() }
     }
 }
 

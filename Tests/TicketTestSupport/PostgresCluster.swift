@@ -40,15 +40,10 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    /// Runs `body`, which waits for child processes (initdb, pg_ctl, psql), on a thread of its
-    /// own: on the cooperative pool (two threads on two cores) such a wait held a thread for
-    /// seconds, and with both held every async test of the process stood still (in one run the
-    /// HTTP tests passed their 60 s time limits while the cluster started).
+    /// Runs `body` on a thread of its own (see the free function `offPool`).
     @discardableResult
     public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
+        try await TicketTestSupport.offPool(body)
     }
 
     /// A cluster of its own, for a test that restarts or stops it (stopped at exit too).

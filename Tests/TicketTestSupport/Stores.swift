@@ -167,10 +167,12 @@ public struct PostgresProbe: StoreProbe {
 public func withSQLiteStore(at path: String, settings: StoreSettings = StoreSettings(),
                             synchronous: DatabaseOptions.Synchronous = .full, clock: any WallClock = TestClock(),
                             _ body: (SQLiteOrderStore) async throws -> Void) async throws {
-    let store = try SQLiteOrderStore(options: DatabaseOptions(path: path, synchronous: synchronous),
-                                     settings: settings, clock: clock, logger: testLogger("ticketd.store"))
+    let store = try await offPool {
+        try SQLiteOrderStore(options: DatabaseOptions(path: path, synchronous: synchronous),
+                             settings: settings, clock: clock, logger: testLogger("ticketd.store"))
+    }
     try await run(store, body)
-    try store.close()
+    try await offPool { try store.close() }
 }
 
 /// Runs `store` (its writer) while `body` runs, then stops it and waits for its loop.
