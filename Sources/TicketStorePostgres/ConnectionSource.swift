@@ -13,10 +13,14 @@ final class ConnectionSource: Sendable {
     let client: PostgresClient
     let timeout: Duration
     let logger: Logger
-    /// A use of a connection running longer than this fails, and its connection is closed.
-    static let useLimit: Duration = .seconds(30)
-    /// A use whose connection has been closed this long fails.
-    static let lostConnectionGrace: Duration = .seconds(1)
+    /// When the watchdog gives up on a use: no connection within the connect timeout, its
+    /// connection closed for a second, or a query running past 30 s (its connection is closed).
+    private var watchRules: ConnectionWatch.Rules {
+        let useLimit: Duration = .seconds(30)
+        return ConnectionWatch.Rules(lease: timeout, run: useLimit, grace: .seconds(1),
+                                     lost: "the database connection was lost",
+                                     overrun: "a database query ran past \(useLimit)")
+    }
 
     private let inFlight = Mutex<[ObjectIdentifier: any WatchedUse]>([:])
 
@@ -59,10 +63,10 @@ final class ConnectionSource: Sendable {
     /// The watchdog's look at every use in flight (the store runs it every 250 ms).
     func watch() {
         let now = monotonicNanoseconds()
+        let rules = watchRules
         let uses = inFlight.withLock { Array($0.values) }
         for use in uses {
-            guard let (reason, connection) = use.verdict(now: now, leaseLimit: timeout, useLimit: Self.useLimit,
-                                                       grace: Self.lostConnectionGrace) else { continue }
+            guard let (reason, connection) = use.verdict(now: now, rules) else { continue }
             use.fail(StoreError.unavailable(reason))
             inFlight.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(use)) }
             if let connection { Task { try? await connection.close() } }
@@ -95,9 +99,8 @@ final class Locked<Value: Sendable>: Sendable {
 
 /// A use of a pooled connection as the watchdog sees it.
 protocol WatchedUse: AnyObject, Sendable {
-    /// Why the use should be given up, if it should, and the connection to close (nil when it is
-    /// closed already or none came).
-    func verdict(now: UInt64, leaseLimit: Duration, useLimit: Duration, grace: Duration) -> (String, PostgresConnection?)?
+    /// Why the use should be given up, if it should, and the connection to close.
+    func verdict(now: UInt64, _ rules: ConnectionWatch.Rules) -> (String, PostgresConnection?)?
     func fail(_ error: any Error)
 }
 
@@ -105,9 +108,7 @@ protocol WatchedUse: AnyObject, Sendable {
 private final class Use<T: Sendable>: WatchedUse {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
-        var connection: PostgresConnection?
-        var started: UInt64 = monotonicNanoseconds()
-        var closedSince: UInt64 = 0
+        var watch = ConnectionWatch()
         var answered = false
     }
     private let state = Mutex(State())
@@ -120,8 +121,7 @@ private final class Use<T: Sendable>: WatchedUse {
     func attach(_ connection: PostgresConnection) -> Bool {
         state.withLock { s in
             guard !s.answered else { return false }
-            s.connection = connection
-            s.started = monotonicNanoseconds()
+            s.watch.attach(connection)
             return true
         }
     }
@@ -138,17 +138,7 @@ private final class Use<T: Sendable>: WatchedUse {
 
     func fail(_ error: any Error) { finish(.failure(error)) }
 
-    func verdict(now: UInt64, leaseLimit: Duration, useLimit: Duration, grace: Duration) -> (String, PostgresConnection?)? {
-        state.withLock { s -> (String, PostgresConnection?)? in
-            guard !s.answered else { return nil }
-            guard let connection = s.connection else {
-                return now &- s.started >= leaseLimit.nanoseconds ? ("no database connection within \(leaseLimit)", nil) : nil
-            }
-            if connection.isClosed {
-                if s.closedSince == 0 { s.closedSince = now }
-                return now &- s.closedSince >= grace.nanoseconds ? ("the database connection was lost", nil) : nil
-            }
-            return now &- s.started >= useLimit.nanoseconds ? ("a database query ran past \(useLimit)", connection) : nil
-        }
+    func verdict(now: UInt64, _ rules: ConnectionWatch.Rules) -> (String, PostgresConnection?)? {
+        state.withLock { s in s.answered ? nil : s.watch.verdict(now: now, rules) }
     }
 }

@@ -146,11 +146,14 @@ public final class PostgresOrderStore: OrderStore, Sendable {
         // stops after the writer.
         let client = pool.client
         let task = Task.detached { await client.run() }
+        // One watchdog for the pool's uses and the writer's batches, until `close()`.
         let pool = self.pool
+        let writer = self.writer
         let watchdog = Task.detached {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
                 pool.watch()
+                writer.watch()
             }
         }
         poolTask.withLock { $0 = [task, watchdog] }

@@ -39,10 +39,14 @@ final class PostgresWriter: Sendable {
     private let batchCounter = Atomic<UInt64>(0)
     /// The stretch of batches running now (see `execute(startingWith:)`), for the watchdog.
     private let running = Mutex<Stretch?>(nil)
-    /// A batch running longer than this is abandoned and its connection closed.
-    static let batchLimit: Duration = .seconds(30)
-    /// A stretch whose connection has been closed this long is abandoned.
-    static let lostConnectionGrace: Duration = .seconds(1)
+    /// When the watchdog abandons a stretch: no connection within the pool's connect timeout, its
+    /// connection closed for a second, or a batch running past 30 s.
+    private var watchRules: ConnectionWatch.Rules {
+        let batchLimit: Duration = .seconds(30)
+        return ConnectionWatch.Rules(lease: pool.timeout, run: batchLimit, grace: .seconds(1),
+                                     lost: "the database connection was lost mid-batch",
+                                     overrun: "a write batch ran past \(batchLimit)")
+    }
     /// What a committed batch tells other nodes (one NOTIFY), built from its effects; nil: none.
     private let notice: @Sendable (WriteEffects) -> String?
     /// Sees every committed batch's effects before they are published (the queue index).
@@ -112,12 +116,6 @@ final class PostgresWriter: Sendable {
     /// The writer loop. Returns after graceful shutdown (or `close()`) once everything pending is
     /// written; later requests fail with `StoreError.closed`.
     func run() async {
-        let watchdog = Task.detached { [self] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
-                self.watch()
-            }
-        }
         await withGracefulShutdownHandler {
             while let batch = await nextBatch() {
                 await execute(startingWith: batch)
@@ -125,7 +123,6 @@ final class PostgresWriter: Sendable {
         } onGracefulShutdown: {
             self.close()
         }
-        watchdog.cancel()
         // Parked claims still waiting end empty-handed.
         let parked = state.update { s -> [any PendingPostgresWrite] in
             defer { s.parked = [] }
@@ -215,14 +212,12 @@ final class PostgresWriter: Sendable {
     }
 
     /// The watchdog's look at the running stretch (every 250 ms): one whose connection has been
-    /// closed for a second, or whose batch has run past `batchLimit`, is abandoned: its requests
+    /// closed for a second, or whose batch has run past 30 s, is abandoned (`watchRules`): its requests
     /// get 503 (the client retries; an Idempotency-Key makes that safe whether or not the batch
     /// committed), the writer goes on with a fresh connection.
-    private func watch() {
+    func watch() {
         guard let stretch = running.withLock({ $0 }) else { return }
-        guard let (reason, connection) = stretch.verdict(now: monotonicNanoseconds(), leaseLimit: pool.timeout,
-                                                          batchLimit: Self.batchLimit,
-                                                          grace: Self.lostConnectionGrace) else { return }
+        guard let (reason, connection) = stretch.verdict(now: monotonicNanoseconds(), watchRules) else { return }
         let abandoned = stretch.abandon()
         guard !abandoned.isEmpty || connection != nil else { return }
         logger.error("write batch abandoned; its requests get 503", metadata: [

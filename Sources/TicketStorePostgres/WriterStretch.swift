@@ -7,12 +7,10 @@ import Synchronization
 /// an abandoned stretch that wakes up later takes nothing more.
 final class Stretch: Sendable {
     struct State {
-        var connection: PostgresConnection?
+        /// The connection, and when the running batch (or the wait for the connection) started.
+        var watch = ConnectionWatch()
         /// The requests of the running batch, and the parked writes it serves.
         var inFlight: [any PendingPostgresWrite] = []
-        /// Monotonic start of the running batch (0: none), and when its connection was first seen closed.
-        var batchStarted: UInt64 = 0
-        var closedSince: UInt64 = 0
         var ended = false
         /// The writer loop, waiting for this stretch.
         var done: CheckedContinuation<Void, Never>?
@@ -24,7 +22,7 @@ final class Stretch: Sendable {
         state.withLock { s in
             guard !s.ended else { return false }
             s.inFlight = batch
-            s.batchStarted = monotonicNanoseconds()
+            s.watch.started = monotonicNanoseconds()
             return true
         }
     }
@@ -33,8 +31,7 @@ final class Stretch: Sendable {
     func attach(_ connection: PostgresConnection) -> Bool {
         state.withLock { s in
             guard !s.ended else { return false }
-            s.connection = connection
-            s.batchStarted = monotonicNanoseconds()
+            s.watch.attach(connection)
             return true
         }
     }
@@ -43,10 +40,10 @@ final class Stretch: Sendable {
     /// what the writer's next stretch should run); nil when nothing is pending or it was abandoned.
     func next(_ take: () -> [any PendingPostgresWrite]?) -> [any PendingPostgresWrite]? {
         state.withLock { s in
-            s.batchStarted = 0
+            s.watch.started = 0
             guard !s.ended, let batch = take() else { return nil }
             s.inFlight = batch
-            s.batchStarted = monotonicNanoseconds()
+            s.watch.started = monotonicNanoseconds()
             return batch
         }
     }
@@ -60,25 +57,8 @@ final class Stretch: Sendable {
 
     /// Why the watchdog should abandon this stretch, if it should, and the connection to close
     /// (nil when it is closed already).
-    func verdict(now: UInt64, leaseLimit: Duration, batchLimit: Duration, grace: Duration) -> (String, PostgresConnection?)? {
-        state.withLock { s -> (String, PostgresConnection?)? in
-            guard !s.ended else { return nil }
-            guard let connection = s.connection else {
-                // Still waiting for a connection from the pool.
-                if s.batchStarted != 0, now &- s.batchStarted >= leaseLimit.nanoseconds {
-                    return ("no database connection within \(leaseLimit)", nil)
-                }
-                return nil
-            }
-            if connection.isClosed {
-                if s.closedSince == 0 { s.closedSince = now }
-                return now &- s.closedSince >= grace.nanoseconds ? ("the database connection was lost mid-batch", nil) : nil
-            }
-            if s.batchStarted != 0, now &- s.batchStarted >= batchLimit.nanoseconds {
-                return ("a write batch ran past \(batchLimit)", connection)
-            }
-            return nil
-        }
+    func verdict(now: UInt64, _ rules: ConnectionWatch.Rules) -> (String, PostgresConnection?)? {
+        state.withLock { s in s.ended ? nil : s.watch.verdict(now: now, rules) }
     }
 
     /// Ends the stretch for the writer and returns what was in flight and not yet answered.
@@ -101,12 +81,5 @@ final class Stretch: Sendable {
             return s.done
         }
         done?.resume()
-    }
-}
-
-extension Duration {
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 }

@@ -40,12 +40,6 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    /// Runs `body` on a thread of its own (see the free function `offPool`).
-    @discardableResult
-    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await TicketTestSupport.offPool(body)
-    }
-
     /// A cluster of its own, for a test that restarts or stops it (stopped at exit too).
     public static func startPrivate() async throws -> PostgresCluster {
         try await offPool { try start() }
@@ -201,7 +195,7 @@ public final class PostgresCluster: Sendable {
         let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c full_page_writes=off -c shared_buffers=64MB"
         let argv = [binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/log", "-w", "-t", "60",
                     "-m", "immediate", "-o", options, "restart"]
-        try await Self.offPool { _ = try Self.run(argv) }
+        try await offPool { _ = try Self.run(argv) }
     }
 
     /// Runs SQL with psql on the socket (setup only).
@@ -224,14 +218,14 @@ public final class PostgresCluster: Sendable {
     /// A new, empty database (a store migrates it when it opens).
     public func emptyDatabase() async throws -> String {
         let name = "e\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
-        try await Self.offPool { try self.psql("CREATE DATABASE \(name)") }
+        try await offPool { try self.psql("CREATE DATABASE \(name)") }
         return name
     }
 
     /// A new database for one test, copied from the template.
     public func freshDatabase() async throws -> String {
         let name = "t\(getpid())_\(counter.add(1, ordering: .relaxed).newValue)"
-        try await Self.offPool { try self.psql("CREATE DATABASE \(name) TEMPLATE \(Self.template)") }
+        try await offPool { try self.psql("CREATE DATABASE \(name) TEMPLATE \(Self.template)") }
         return name
     }
 }
