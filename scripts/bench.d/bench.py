@@ -26,11 +26,14 @@ to the base URL given (scripts/bench only ever passes 127.0.0.1).
 import asyncio
 import json
 import os
+import random
 import re
 import resource
+import selectors
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -966,84 +969,140 @@ def event_at(data):
     return parse_ts(data[start + 6:start + 30].decode()) / 1000.0
 
 
-async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
-    u = urllib.parse.urlsplit(base)
-    seen = [dict() for _ in range(n)]     # client -> {number: (received, event at)}
-    events = [0] * n
-    errors = []
-    opened = asyncio.Event()
-    open_count = [0]
-    stop = asyncio.Event()
-    gate = asyncio.Semaphore(200)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+SO_TIMESTAMPNS_NEW = 64
 
-    # The feeds' reading is kept light (they share the 2 cores with the daemon and wrk): every
-    # event is counted, but events are parsed only while a change is waiting to be seen by every
-    # feed. Each event is one chunk of the chunked body; splitting the raw bytes at blank lines
-    # isolates it (the chunk framing lands on lines of its own, which are ignored).
-    expecting = {"number": None, "seen_by": 0}
 
-    def take(i, block, received):
+def kernel_arrival(ancillary):
+    """The time the kernel stamped on the bytes a recvmsg returned (SO_TIMESTAMPNS: when the
+    last of them reached this socket), in seconds since the epoch; None without a stamp."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind in (SO_TIMESTAMPNS, SO_TIMESTAMPNS_NEW) and len(data) >= 16:
+            seconds, nanos = struct.unpack("qq", data[:16])
+            return seconds + nanos / 1e9
+    return None
+
+
+class BoardFeeds(threading.Thread):
+    """N board feeds read by one thread with epoll and recvmsg. Each delivery is timed twice:
+    when the kernel put the event's bytes in the client's socket (SO_TIMESTAMPNS: the moment the
+    change reached the feed, whatever the client does next) and when this thread read them
+    (which adds the client's own turn for the CPU, shared with the daemon and wrk). Reading is
+    kept light: every event is counted, but events are parsed only while a change is waiting
+    to be seen by every feed. Each event is one chunk of the chunked body; splitting the raw
+    bytes at blank lines isolates it (the chunk framing lands on lines of its own)."""
+
+    def __init__(self, host, port, n, marker_numbers):
+        super().__init__(daemon=True)
+        self.host, self.port, self.n = host, port, n
+        self.marker_numbers = marker_numbers
+        self.seen = [dict() for _ in range(n)]   # feed -> {number: (arrived, read, event at)}
+        self.events = [0] * n
+        self.errors = []
+        self.opened = threading.Event()
+        self.open_count = 0
+        self.stop = threading.Event()
+        self.expecting = {"number": None, "seen_by": 0}
+
+    def expect(self, number):
+        self.expecting["seen_by"] = 0
+        self.expecting["number"] = number
+
+    def _opened_one(self):
+        self.open_count += 1
+        if self.open_count >= self.n:
+            self.opened.set()
+
+    def _take(self, i, block, arrived, read):
         event, data = parse_event(block)
         if event != b"board":
             return
         at = event_at(data)
         for number in ready_numbers(data):
-            if number in marker_numbers and number not in seen[i]:
-                seen[i][number] = (received, at)
-                if number == expecting["number"]:
-                    expecting["seen_by"] += 1
-                    if expecting["seen_by"] >= n:
-                        expecting["number"] = None
+            if number in self.marker_numbers and number not in self.seen[i]:
+                self.seen[i][number] = (arrived, read, at)
+                if number == self.expecting["number"]:
+                    self.expecting["seen_by"] += 1
+                    if self.expecting["seen_by"] >= self.n:
+                        self.expecting["number"] = None
 
-    async def feed(i):
-        try:
-            async with gate:
-                reader, writer = await asyncio.open_connection(u.hostname, u.port)
-                writer.write(f"GET /v1/board/events HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                if not head.startswith(b"HTTP/1.1 200"):
-                    raise RuntimeError(head.split(b"\r\n")[0].decode())
-            buffer = b""
-            first = True
-            while not stop.is_set():
-                chunk = await reader.read(65536)
+    def run(self):
+        selector = selectors.EpollSelector()
+        buffers, heads, first = [b""] * self.n, [False] * self.n, [True] * self.n
+        request = f"GET /v1/board/events HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+        for i in range(self.n):
+            try:
+                s = socket.create_connection((self.host, self.port), timeout=10)
+                s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                s.sendall(request)
+                s.setblocking(False)
+                selector.register(s, selectors.EVENT_READ, i)
+            except OSError as e:
+                self.errors.append(repr(e))
+                self._opened_one()
+        while not self.stop.is_set():
+            for key, _ in selector.select(0.2):
+                i, s = key.data, key.fileobj
+                try:
+                    chunk, ancillary, _, _ = s.recvmsg(65536, 256)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    chunk, ancillary = b"", []
+                    self.errors.append(repr(e))
                 if not chunk:
-                    break
-                received = time.time()
-                buffer += chunk
-                cut = buffer.rfind(b"\n\n")
+                    selector.unregister(s)
+                    s.close()
+                    if first[i]:
+                        first[i] = False
+                        self._opened_one()
+                    continue
+                read = time.time()
+                arrived = kernel_arrival(ancillary) or read
+                buffers[i] += chunk
+                if not heads[i]:
+                    k = buffers[i].find(b"\r\n\r\n")
+                    if k < 0:
+                        continue
+                    if not buffers[i].startswith(b"HTTP/1.1 200"):
+                        self.errors.append(buffers[i].split(b"\r\n")[0].decode(errors="replace"))
+                        selector.unregister(s)
+                        s.close()
+                        first[i] = False
+                        self._opened_one()
+                        continue
+                    heads[i] = True
+                    buffers[i] = buffers[i][k + 4:]
+                cut = buffers[i].rfind(b"\n\n")
                 if cut < 0:
                     continue
-                complete, buffer = buffer[:cut + 2], buffer[cut + 2:]
+                complete, buffers[i] = buffers[i][:cut + 2], buffers[i][cut + 2:]
                 count = complete.count(b"event: board")
                 if count == 0:
                     continue
-                events[i] += count
-                if first:
-                    first = False
-                    open_count[0] += 1
-                    if open_count[0] == n:
-                        opened.set()
-                if expecting["number"] is not None and expecting["number"] not in seen[i]:
+                self.events[i] += count
+                if first[i]:
+                    first[i] = False
+                    self._opened_one()
+                if self.expecting["number"] is not None and self.expecting["number"] not in self.seen[i]:
                     for block in complete.split(b"\n\n"):
-                        take(i, block, received)
-            writer.close()
-        except Exception as e:  # reported below
-            errors.append(repr(e))
-            open_count[0] += 1
-            if open_count[0] >= n:
-                opened.set()
+                        self._take(i, block, arrived, read)
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
 
-    marker_numbers = {m["number"] for m in markers}
+
+async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
+    u = urllib.parse.urlsplit(base)
+    loop = asyncio.get_running_loop()
+    feeds = BoardFeeds(u.hostname, u.port, n, {m["number"] for m in markers})
     idle = rss_mb(pid)
     t_open = time.monotonic()
-    tasks = [asyncio.create_task(feed(i)) for i in range(n)]
-    try:
-        await asyncio.wait_for(opened.wait(), 60)
-    except asyncio.TimeoutError:
+    feeds.start()
+    if not await loop.run_in_executor(None, feeds.opened.wait, 60):
         log("board: not every feed got its first board within 60 s")
     out("board_feeds_open_s", f"{time.monotonic() - t_open:.2f}")
-    out("board_feeds", n - len(errors))
+    out("board_feeds", n - len(feeds.errors))
     await asyncio.sleep(1.0)
     held = rss_mb(pid)
     out("board_rss_idle_mb", f"{idle:.1f}")
@@ -1051,7 +1110,7 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
     out("board_kb_per_feed", f"{(held - idle) * 1024 / n:.1f}")
 
     # Intake (wrk) while the feeds are held; the changes are made during it.
-    events_before = sum(events)
+    events_before = sum(feeds.events)
     wrk = await asyncio.create_subprocess_exec(*wrk_cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     t_intake = time.monotonic()
     await asyncio.sleep(2.0)
@@ -1059,7 +1118,6 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
     acked = {}
     token = os.environ.get("BENCH_TOKEN", "")
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    loop = asyncio.get_running_loop()
 
     def change(marker):
         status, _, body = conn.request("POST", f"/v1/kitchen/orders/{marker['id']}/claim",
@@ -1073,46 +1131,50 @@ async def board_async(base, pid, n, markers, wrk_cmd, changes, intake_s):
             raise RuntimeError(f"ready answered {status}: {body[:200]!r}")
         return sent, time.time()
 
+    # The changes are spread over the intake at random gaps (a fixed seed), so that they fall at
+    # every phase of the feed's event cycle rather than locking onto one.
+    gaps = random.Random(15)
     for marker in markers[:changes]:
-        expecting["number"], expecting["seen_by"] = marker["number"], 0
+        feeds.expect(marker["number"])
         acked[marker["number"]] = await loop.run_in_executor(None, change, marker)
-        await asyncio.sleep(max(0.0, (intake_s - 3.0) / changes) + 0.037)
+        await asyncio.sleep(max(0.0, (intake_s - 3.0) / changes) * gaps.uniform(0.5, 1.5))
     conn.close()
     wrk_out, _ = await wrk.communicate()
     intake_s_real = time.monotonic() - t_intake
     sys.stdout.write(wrk_out.decode(errors="replace"))
-    out("board_events_per_feed_per_s", f"{(sum(events) - events_before) / max(1, n) / intake_s_real:.2f}")
+    out("board_events_per_feed_per_s", f"{(sum(feeds.events) - events_before) / max(1, n) / intake_s_real:.2f}")
 
     # Every feed must have seen every change.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(len(s) < len(acked) for s in seen):
+    while time.monotonic() < deadline and any(len(s) < len(acked) for s in feeds.seen):
         await asyncio.sleep(0.05)
-    stop.set()
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    from_ack, from_sent, fanout = [], [], []
+    feeds.stop.set()
+    await loop.run_in_executor(None, feeds.join, 10)
+    from_ack, from_sent, fanout, fanout_read = [], [], [], []
     missing = 0
-    for s in seen:
+    for s in feeds.seen:
         for number, (sent, ack) in acked.items():
             if number not in s:
                 missing += 1
                 continue
-            received, at = s[number]
-            from_ack.append((received - ack) * 1000)
-            from_sent.append((received - sent) * 1000)
+            arrived, read, at = s[number]
+            from_ack.append((arrived - ack) * 1000)
+            from_sent.append((arrived - sent) * 1000)
             if at is not None:
-                fanout.append((received - at) * 1000)
+                fanout.append((arrived - at) * 1000)
+                fanout_read.append((read - at) * 1000)
     out("board_changes", len(acked))
     out("board_deliveries", len(from_ack))
     out("board_missed", missing)
-    out("board_errors", len(errors))
-    if errors:
-        log(f"board: first errors: {errors[:3]}")
+    out("board_errors", len(feeds.errors))
+    if feeds.errors:
+        log(f"board: first errors: {feeds.errors[:3]}")
     if fanout:
         out("board_delivery_p50_ms", f"{percentile(fanout, 50):.1f}")
         out("board_delivery_p99_ms", f"{percentile(fanout, 99):.1f}")
         out("board_delivery_max_ms", f"{max(fanout):.1f}")
+        out("board_delivery_read_p50_ms", f"{percentile(fanout_read, 50):.1f}")
+        out("board_delivery_read_p99_ms", f"{percentile(fanout_read, 99):.1f}")
     if from_ack:
         out("board_change_to_feed_p50_ms", f"{percentile(from_ack, 50):.1f}")
         out("board_change_to_feed_p99_ms", f"{percentile(from_ack, 99):.1f}")

@@ -4,13 +4,13 @@ import TicketWaiting
 
 /// One live snapshot that many event streams send (the board, the kitchen's list): computed
 /// once per event however many streams watch, by one producer (`run()`), which coalesces
-/// changes to at most one event per `minInterval`. Each stream sends the latest snapshot when
+/// changes to a few events a second (`LivePacing`). Each stream sends the latest snapshot when
 /// its generation is behind; a slow stream skips generations, it never queues them.
 ///
 /// The producer computes only while someone watches. Each snapshot has a generation, which
 /// moves on only when the content changes; generations start at the feed's creation time in
 /// milliseconds, so those of a later run of the daemon are higher than any of an earlier one
-/// (at most one per `minInterval`, which is far more than a millisecond), and a client that
+/// (events are tens of milliseconds apart at the least), and a client that
 /// comes back after a restart with an old `Last-Event-ID` is sent the board, not skipped.
 final class LiveFeed: Sendable {
     /// A computed event, shared by every stream.
@@ -45,6 +45,8 @@ final class LiveFeed: Sendable {
     struct Trigger: Sendable {
         /// Moved on by every commit (or anything else that may change the content).
         var changes: UInt64 = 0
+        /// Moved on (with `changes`) by a change the screens should show at once (`pacing`).
+        var urgent: UInt64 = 0
         /// Streams open now.
         var watchers = 0
         var nextWatcher: UInt64 = 0
@@ -56,21 +58,21 @@ final class LiveFeed: Sendable {
     let trigger = WaitableState(Trigger())
     private let compute: @Sendable () async throws -> [UInt8]
     private let now: @Sendable () -> Timestamp
-    let minInterval: Duration
+    let pacing: LivePacing
     let refreshInterval: Duration
 
     /// - Parameters:
     ///   - name: the SSE `event:` name.
     ///   - compute: the snapshot's content: a JSON object (its generation and time are added).
-    ///   - minInterval: at most one event per this interval.
+    ///   - pacing: how often events may follow changes.
     ///   - refreshInterval: recompute this often even without a change notice (changes no
     ///     commit announces: an operator's `sqlite3`).
-    init(name: String, now: @escaping @Sendable () -> Timestamp, minInterval: Duration = .milliseconds(250),
+    init(name: String, now: @escaping @Sendable () -> Timestamp, pacing: LivePacing = LivePacing(),
          refreshInterval: Duration = .seconds(15), compute: @escaping @Sendable () async throws -> [UInt8]) {
         self.name = name
         self.compute = compute
         self.now = now
-        self.minInterval = minInterval
+        self.pacing = pacing
         self.refreshInterval = refreshInterval
         state = WaitableState(State(generation: UInt64(max(0, now().milliseconds))))
     }
@@ -112,9 +114,13 @@ final class LiveFeed: Sendable {
 
     // MARK: Producer
 
-    /// Something may have changed: the producer recomputes (at most once per `minInterval`).
-    func changed() {
-        trigger.update { $0.changes &+= 1 }
+    /// Something may have changed: the producer recomputes, as `pacing` allows (`urgent`: a
+    /// change the screens should show at once).
+    func changed(urgent: Bool = false) {
+        trigger.update { t in
+            t.changes &+= 1
+            if urgent { t.urgent &+= 1 }
+        }
     }
 
     /// Ends every stream and the producer (shutdown).
@@ -125,16 +131,16 @@ final class LiveFeed: Sendable {
 
     var isEnded: Bool { trigger.read { $0.ended } }
 
-    /// The producer: waits for a watcher, then computes a snapshot, and again after each change
-    /// (at most one per `minInterval`) or every `refreshInterval`, while anyone watches; until
-    /// `end()` or cancellation.
+    /// The producer: waits for a watcher, then computes a snapshot, and again after changes (as
+    /// `pacing` allows) or every `refreshInterval`, while anyone watches; until `end()` or
+    /// cancellation.
     func run() async {
         while !Task.isCancelled {
             // Nobody watches: wait for a watcher.
-            guard let seen = await trigger.wait(for: { t -> UInt64? in
-                if t.ended { return .max }
-                return t.watchers > 0 ? t.changes : nil
-            }).value, seen != .max else { return }
+            guard let seen = await trigger.wait(for: { t -> Trigger? in
+                if t.ended { return t }
+                return t.watchers > 0 ? t : nil
+            }).value, !seen.ended else { return }
             await produce()
             guard await produceWhileWatched(after: seen) else { return }
             // Nobody watches any more: forget the snapshot (it would be stale when one comes).
@@ -142,40 +148,31 @@ final class LiveFeed: Sendable {
         }
     }
 
-    /// What wakes the producer between events.
-    private enum Wake: Sendable {
-        case work(UInt64)
-        case idle
-        case ended
-    }
-
-    /// Recomputes after each change (at most once per `minInterval`) or every
-    /// `refreshInterval` while anyone watches. Returns false at the end (shutdown,
-    /// cancellation), true when nobody watches any more.
-    private func produceWhileWatched(after seen: UInt64) async -> Bool {
-        var handled = seen
+    /// Recomputes after changes, as `pacing` allows, or every `refreshInterval` while anyone
+    /// watches. Returns false at the end (shutdown, cancellation), true when nobody watches any
+    /// more.
+    private func produceWhileWatched(after seen: Trigger) async -> Bool {
+        var handled = (changes: seen.changes, urgent: seen.urgent)
+        var clock = LivePacing.Clock(lastEvent: .now, budget: pacing.urgentBurst)
         while !Task.isCancelled {
-            try? await Task.sleep(for: minInterval)
-            let known = handled
-            let wake = await trigger.wait(until: .now + refreshInterval) { t -> Wake? in
-                if t.ended { return .ended }
-                if t.watchers == 0 { return .idle }
-                return t.changes != known ? .work(t.changes) : nil
-            }
-            switch wake {
-            case .found(let found):
-                switch found {
-                case .ended: return false
-                case .idle: return true
-                case .work(let changes):
-                    handled = changes
-                    await produce()
-                }
-            case .timedOut:
+            let t = trigger.read { $0 }
+            if t.ended { return false }
+            if t.watchers == 0 { return true }
+            let pending = (changes: t.changes != handled.changes, urgent: t.urgent != handled.urgent)
+            let due = pacing.due(changes: pending.changes, urgent: pending.urgent, clock: &clock,
+                                 refresh: refreshInterval, now: .now)
+            if due.now {
+                handled = (t.changes, t.urgent)
                 await produce()
-            case .cancelled:
-                return false
+                clock.lastEvent = .now
+                continue
             }
+            // Not yet: wait for the time it will be due, or for anything new before then.
+            let known = t
+            let wake = await trigger.wait(until: due.at) { t -> Bool? in
+                t.ended || t.watchers == 0 || t.changes != known.changes || t.urgent != known.urgent ? true : nil
+            }
+            if case .cancelled = wake { return false }
         }
         return false
     }

@@ -28,7 +28,7 @@ public final class LiveFeeds: Sendable {
         let activity = Activity()
         self.activity = activity
         let now: @Sendable () -> Timestamp = { store.now() }
-        board = LiveFeed(name: "board", now: now) {
+        board = LiveFeed(name: "board", now: now, pacing: .board) {
             let board = try await store.boardSummary(limit: Self.boardListCap)
             return Self.boardContent(board, typicalWait: activity.typicalWait(now: store.now()))
         }
@@ -73,6 +73,15 @@ public final class LiveFeeds: Sendable {
         return w.bytes
     }
 
+    /// A change the board's Ready column shows at once: a number called (ready), or one leaving
+    /// it (collected, cancelled or expired; failed orders never were ready).
+    static func callsOrClears(_ status: OrderStatus) -> Bool {
+        switch status {
+        case .ready, .pickedUp, .cancelled, .expired: return true
+        case .queued, .cooking, .failed: return false
+        }
+    }
+
     /// Runs the feeds until `stop()` or until the change feed ends (shutdown).
     public func run() async {
         let commits = store.changes.commits()
@@ -80,7 +89,7 @@ public final class LiveFeeds: Sendable {
             group.addTask {
                 for await changes in commits {
                     self.activity.record(changes, now: self.store.now())
-                    self.board.changed()
+                    self.board.changed(urgent: changes.contains { Self.callsOrClears($0.status) })
                     self.kitchen.changed()
                 }
                 self.stop()   // the change feed ended: shutdown
