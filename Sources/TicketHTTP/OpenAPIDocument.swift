@@ -187,7 +187,7 @@ enum OpenAPIDocument {
         "streamBoardEvents": ##"""
         {
           "operationId": "streamBoardEvents", "summary": "Server-Sent Events: the board on connect and after changes (at most 4 a second)",
-          "description": "A retry: hint first, then the whole board at once and again after changes, coalesced to at most one event every 250 ms; id is the board's generation. A comment line every 15 s keeps the stream open. It ends at shutdown (and after event_stream_max_seconds when that is set); clients reconnect.",
+          "description": "A retry: hint first, then the whole board at once and again after changes, coalesced: a number called or leaving the Ready column at once (up to two such events a second on average), any other change within half a second; id is the board's generation. A comment line every 15 s keeps the stream open. It ends at shutdown (and after event_stream_max_seconds when that is set); clients reconnect.",
           "parameters": [{"name": "Last-Event-ID", "in": "header", "description": "The board's current generation: nothing is sent until the next change. Any other value (or none): the current board at once.", "schema": {"type": "string"}}],
           "responses": {"200": {"description": "event: board, id: generation, data: the board", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/BoardEvent"}}}}, "503": \##(problem)}
         }
