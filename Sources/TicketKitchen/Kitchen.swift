@@ -6,10 +6,13 @@ import TicketCore
 import TicketStore
 import TicketWaiting
 
-/// The in-process cooks: one service, each cook a child task. An idle cook waits for the
-/// writer's "work available" signal (no polling interval); it claims with a lease, renews the
-/// lease while cooking, and marks the order ready or reports the failure. On graceful shutdown
-/// cooks stop claiming, finish within `shutdown_grace_seconds`, and hand back what is unfinished.
+/// The in-process cooks: one service. One claimer claims for every idle cook at once (the
+/// store leases each order to its cook by name, `orders_per_cook` orders per cook), waiting for
+/// the writer's "work available" signal while the queue is empty (no polling interval); each
+/// cook then cooks its orders in a child task, renewing the lease while cooking, and marks them
+/// ready or reports the failure. Orders that need no cooking time are made ready together, one
+/// write for the whole claim. On graceful shutdown the claimer stops, cooks finish within
+/// `shutdown_grace_seconds`, and hand back what is unfinished.
 public final class Kitchen: Service, Sendable {
     let store: any OrderStore
     let settings: KitchenSettingsBox
@@ -24,15 +27,19 @@ public final class Kitchen: Service, Sendable {
     /// Opens `shutdown_grace_seconds` after that: unfinished orders are handed back.
     let graceOver = Gate()
     private let busy = Atomic<Int>(0)
-    /// The indexes of the cooks running now.
-    private let cookIndexes = Mutex<Set<Int>>([])
-    /// Fires once all cooks have started (tests wait for it).
+    /// The cooks (by index) cooking now; `freed` moves on whenever one finishes.
+    private let crew = WaitableState(Crew())
+    /// Fires once the claimer has started (tests wait for it).
     public let started = Gate()
-    /// Repeated failures (a full disk fails every claim) are logged at a bounded rate, shared by
-    /// all cooks.
+    /// Repeated failures (a full disk fails every claim) are logged at a bounded rate.
     let claimFailures = LogThrottle()
     let renewFailures = LogThrottle()
     let recordFailures = LogThrottle()
+
+    struct Crew: Sendable {
+        var cooking: Set<Int> = []
+        var freed: UInt64 = 0
+    }
 
     public init(store: any OrderStore, settings: KitchenSettingsBox, estimator: CookTimeEstimator,
                 metrics: any MetricsFactory, logger: Logger = Logger(label: "ticketd.kitchen"),
@@ -58,6 +65,9 @@ public final class Kitchen: Service, Sendable {
         }
     }
 
+    /// The name a cook's leases and events carry.
+    static func name(ofCook index: Int) -> String { "cook-\(index + 1)" }
+
     /// Cooks cooking right now.
     public var busyCooks: Int { busy.load(ordering: .relaxed) }
 
@@ -70,39 +80,119 @@ public final class Kitchen: Service, Sendable {
                     self.beginShutdown()
                 }
             }
-            // Cooks 0..<n; a reload that raises the count starts the missing ones, one that lowers
-            // it lets the extra cooks finish their order and leave. A cook still running (not yet
-            // gone after a lowering) is not started twice.
-            // Cancellation (the group failing) ends the kitchen as shutdown does.
+            group.addTask {
+                // A reload wakes a waiting claim, which then claims for the new set of cooks.
+                var generation = self.settings.snapshot.generation
+                while !self.stopping.isOpen && !Task.isCancelled {
+                    await self.waitForCook(after: nil, settingsGeneration: generation)
+                    generation = self.settings.snapshot.generation
+                    self.store.changes.signalWork()
+                }
+            }
+            started.open()
+            // Claims for the idle cooks until shutdown; each cook's orders cook in a child task.
+            // A reload that lowers the count lets the extra cooks finish and claims no more for
+            // them; one that raises it claims for the new ones at once. Cancellation (the group
+            // failing) ends the kitchen as shutdown does.
+            var backoff = FailureBackoff()
             while !stopping.isOpen && !Task.isCancelled {
                 let (current, generation) = settings.snapshot
-                let missing = cookIndexes.withLock { running -> [Int] in
-                    let missing = (0..<max(0, current.cooks)).filter { !running.contains($0) }
-                    running.formUnion(missing)
-                    return missing
+                let (idle, freed) = crew.read { c in
+                    ((0..<max(0, current.cooks)).filter { !c.cooking.contains($0) }, c.freed)
                 }
-                for index in missing {
-                    group.addTask { await self.cookLoop(index: index) }
+                if idle.isEmpty {
+                    await waitForCook(after: freed, settingsGeneration: generation)
+                    continue
                 }
-                // Idle cooks beyond the new count wake up and leave.
-                if cookIndexes.withLock({ $0.contains { $0 >= current.cooks } }) { store.changes.signalWork() }
-                started.open()
-                await withTaskGroup(of: Void.self) { wait in
-                    wait.addTask { await self.settings.waitForChange(after: generation) }
-                    wait.addTask { await self.stopping.wait() }
-                    await wait.next()
-                    wait.cancelAll()
+                let names = idle.flatMap { Array(repeating: Self.name(ofCook: $0), count: current.ordersPerCook) }
+                let claims: [Claim]
+                do {
+                    // Idle, the claim waits for new work (or the earliest retry, or at most 5 s: the
+                    // sweep also announces work that no commit did) while nothing was reloaded.
+                    claims = try await store.claim(cooks: names, leaseSeconds: current.leaseSeconds,
+                                                   until: .now + .seconds(5)) {
+                        !self.stopping.isOpen && self.settings.snapshot.generation == generation
+                    }
+                } catch StoreError.closed {
+                    break  // the store is shut down: there is nothing left to claim from
+                } catch {
+                    // Back off (up to 5 s), waking early for shutdown or a reload; log at a bounded rate.
+                    let delay = backoff.delay()
+                    if let held = claimFailures.admit() {
+                        logger.warning("claim failed; retrying with backoff", metadata: [
+                            "error": "\(error)", "retry_in_ms": "\(Int(delay * 1000))",
+                            "similar_lines_suppressed": "\(held)",
+                        ])
+                    }
+                    await store.changes.waitForWork(after: store.changes.workEpoch,
+                                                    until: .now + .milliseconds(Int64(delay * 1000)))
+                    continue
                 }
+                backoff.reset()
+                if claims.isEmpty { continue }
+                hand(claims, to: idle, settings: current, in: &group)
             }
         }
         logger.info("kitchen stopped")
+    }
+
+    /// Gives each cook the orders leased to it, as child tasks of `group`: orders needing no
+    /// cooking time all together (one write), the rest cook by cook.
+    private func hand(_ claims: [Claim], to idle: [Int], settings current: KitchenSettings,
+                      in group: inout DiscardingTaskGroup) {
+        let indexByName = Dictionary(idle.map { (Self.name(ofCook: $0), $0) }, uniquingKeysWith: { a, _ in a })
+        var byCook: [Int: [Claim]] = [:]
+        for claim in claims {
+            guard let index = claim.order.leaseOwner.flatMap({ indexByName[$0] }) ?? idle.first else { continue }
+            byCook[index, default: []].append(claim)
+        }
+        let cooks = Set(byCook.keys)
+        crew.update { $0.cooking.formUnion(cooks) }
+        if claims.allSatisfy({ $0.order.cookSeconds <= 0 }), handlerFactory(current.handler) is SimulatedCooking {
+            // Nothing to cook: no renewal or grace period can come into play, so no task per
+            // cook; the whole claim is ready in one write.
+            group.addTask {
+                await self.serveAtOnce(claims, logger: self.logger)
+                self.crew.update { c in
+                    c.cooking.subtract(cooks)
+                    c.freed &+= 1
+                }
+            }
+            return
+        }
+        for (index, its) in byCook {
+            var cookLogger = logger
+            cookLogger[metadataKey: "cook"] = "\(Self.name(ofCook: index))"
+            let logger = cookLogger
+            group.addTask {
+                await self.serve(its, settings: current, logger: logger)
+                self.crew.update { c in
+                    c.cooking.remove(index)
+                    c.freed &+= 1
+                }
+            }
+        }
+    }
+
+    /// Returns once a cook has finished since `freed` (nil: not waited for), the settings
+    /// changed, or shutdown began.
+    private func waitForCook(after freed: UInt64?, settingsGeneration: UInt64) async {
+        await withTaskGroup(of: Void.self) { wait in
+            if let freed {
+                wait.addTask { _ = await self.crew.wait { $0.freed != freed ? () : nil } }
+            }
+            wait.addTask { await self.settings.waitForChange(after: settingsGeneration) }
+            wait.addTask { await self.stopping.wait() }
+            await wait.next()
+            wait.cancelAll()
+        }
     }
 
     /// Stops claiming at once and starts the grace period for orders being cooked.
     public func beginShutdown() {
         guard !stopping.isOpen else { return }
         stopping.open()
-        store.changes.signalWork()  // wake idle cooks so they leave
+        store.changes.signalWork()  // wake the waiting claim so that it ends
         let grace = settings.current.shutdownGraceSeconds
         Task {
             try? await Task.sleep(for: .milliseconds(Int64((grace * 1000).rounded())))
@@ -110,58 +200,9 @@ public final class Kitchen: Service, Sendable {
         }
     }
 
-    func cookLoop(index: Int) async {
-        let name = "cook-\(index + 1)"
-        var logger = self.logger
-        logger[metadataKey: "cook"] = "\(name)"
-        var backoff = FailureBackoff()
-        while !stopping.isOpen && !Task.isCancelled {
-            let current = settings.current
-            // Leaving is decided under the same lock as starting, so a reload that raises the
-            // count again either keeps this cook or starts a new one, never both or neither.
-            let leave = cookIndexes.withLock { running -> Bool in
-                guard index >= settings.current.cooks else { return false }
-                running.remove(index)
-                return true
-            }
-            if leave { return }
-            let claims: [Claim]
-            do {
-                // Idle, the claim waits for new work (or the earliest retry, or at most 5 s: the
-                // sweep also announces work that no commit did) while this cook is still wanted.
-                claims = try await store.claim(cook: name, leaseSeconds: current.leaseSeconds, limit: current.ordersPerCook,
-                                               until: .now + .seconds(5)) {
-                    !self.stopping.isOpen && index < self.settings.current.cooks
-                }
-            } catch StoreError.closed {
-                return  // the store is shut down: there is nothing left to claim from
-            } catch {
-                // Back off (up to 5 s), waking early for shutdown or a reload; log at a bounded rate.
-                let delay = backoff.delay()
-                if let held = claimFailures.admit() {
-                    logger.warning("claim failed; retrying with backoff", metadata: [
-                        "error": "\(error)", "retry_in_ms": "\(Int(delay * 1000))",
-                        "similar_lines_suppressed": "\(held)",
-                    ])
-                }
-                await store.changes.waitForWork(after: store.changes.workEpoch,
-                                                until: .now + .milliseconds(Int64(delay * 1000)))
-                continue
-            }
-            backoff.reset()
-            if !claims.isEmpty {
-                await serve(claims, settings: current, logger: logger)
-            }
-        }
-    }
-
-    /// Cooks what one claim took.
+    /// Cooks what one cook was handed.
     func serve(_ claims: [Claim], settings current: KitchenSettings, logger: Logger) async {
-        if claims.allSatisfy({ $0.order.cookSeconds <= 0 }), handlerFactory(current.handler) is SimulatedCooking {
-            // Nothing to cook: no renewal or grace period can come into play, so no tasks;
-            // the whole claim is ready in one write.
-            await serveAtOnce(claims, logger: logger)
-        } else if claims.count == 1 {
+        if claims.count == 1 {
             await cook(claims[0], settings: current, logger: logger)
         } else {
             // `orders_per_cook` > 1: the orders of one claim cook side by side.

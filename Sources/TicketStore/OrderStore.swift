@@ -67,11 +67,13 @@ public protocol OrderStore: AnyObject, Sendable {
 
     // MARK: Kitchen
 
-    /// Claims up to `limit` claimable orders in claim order (rush first, then oldest) for `cook`,
-    /// each with its own lease and one attempt counted. When none is claimable now, waits for
-    /// work until `deadline`, the earliest retry's backoff, or until `wanted` says no (checked
-    /// whenever work is signalled: shutdown, a lowered cook count); empty if none came.
-    func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
+    /// Claims up to `cooks.count` claimable orders in claim order (rush first, then oldest), in
+    /// one write: the first is leased to `cooks[0]`, the second to `cooks[1]`, and so on (a name
+    /// may repeat: a cook taking several orders). Each gets its own lease and one attempt counted.
+    /// When none is claimable now, waits for work until `deadline`, the earliest retry's backoff,
+    /// or until `wanted` says no (checked whenever work is signalled: shutdown, a lowered cook
+    /// count); empty if none came.
+    func claim(cooks: [String], leaseSeconds: Double, until deadline: ContinuousClock.Instant,
                while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim]
 
     /// Claims the order `orderID` for `cook` while it is queued (a kitchen screen's *start* on a
@@ -145,6 +147,13 @@ extension OrderStore {
         try await expireUncollected(pickupTimeout: pickupTimeout, limit: 100)
     }
     public func pruneFinished(before cutoff: Timestamp) async throws -> Int { try await pruneFinished(before: cutoff, limit: 500) }
+
+    /// Claims up to `limit` claimable orders for `cook` (see `claim(cooks:…)`).
+    public func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
+                      while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim] {
+        try await claim(cooks: Array(repeating: cook, count: max(1, limit)), leaseSeconds: leaseSeconds,
+                        until: deadline, while: wanted)
+    }
 
     /// Claims the next claimable order without waiting; nil when none is claimable now.
     public func claimNext(cook: String, leaseSeconds: Double) async throws -> Claim? {

@@ -4,25 +4,26 @@ import TicketStore
 
 /// Claims and the steps of a cooking attempt; in-process cooks and the kitchen API share them.
 extension PostgresOrderStore {
-    /// Claims up to `limit` claimable orders in claim order for `cook`, in one statement: a CTE
+    /// Claims up to `cooks.count` claimable orders in claim order, the i-th for `cooks[i]`, in one
+    /// statement: a CTE
     /// picks queued orders `FOR UPDATE SKIP LOCKED LIMIT n` (the fence: no other node's claim can
     /// take them, and none waits for this one), and the UPDATE gives each its own lease and counts
     /// one attempt. When none is claimable, an idle claimer parks its claim with this node's
     /// writer (a batch of this node that queues work runs it in the same transaction) and waits
     /// for work: this node's commits, another node's notification, the earliest retry's backoff,
     /// `deadline`, or `wanted` turning false.
-    public func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
+    public func claim(cooks: [String], leaseSeconds: Double, until deadline: ContinuousClock.Instant,
                       while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim] {
         while true {
             let epoch = changes.workEpoch
-            let claims = try await writer.write(claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit))
+            let claims = try await writer.write(claimBody(cooks: cooks, leaseSeconds: leaseSeconds))
             if !claims.isEmpty { return claims }
             if ContinuousClock.now >= deadline || !wanted() || Task.isCancelled { return [] }
             var until = deadline
             if let ms = try await untilNextAvailable() {
                 until = min(deadline, ContinuousClock.now + .milliseconds(max(ms, 1)))
             }
-            let body = claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit)
+            let body = claimBody(cooks: cooks, leaseSeconds: leaseSeconds)
             let parked = writer.park { connection, effects in
                 wanted() ? try await body(connection, &effects) : []
             }
@@ -60,31 +61,36 @@ extension PostgresOrderStore {
 
     static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
-    /// The claim as a write (see `claim`): one statement that picks, updates and records events,
-    /// the lifecycle's claim (`Lifecycle.claim`) written out by `sets`.
-    func claimBody(cook: String, leaseSeconds: Double, limit: Int) -> WriteBody<[Claim]> {
+    /// The claim as a write (see `claim`): one statement that picks, numbers (the i-th picked is
+    /// leased to `cooks[i]`), updates and records events, the lifecycle's claim
+    /// (`Lifecycle.claim`) written out by `sets`.
+    func claimBody(cooks: [String], leaseSeconds: Double) -> WriteBody<[Claim]> {
         let nodeID = options.nodeID
         let leaseMS = Self.milliseconds(leaseSeconds)
+        let cooks = cooks.isEmpty ? ["a cook"] : cooks
         return { connection, effects in
             let token = TicketID.generate()
             var b = SQLBuilder()
             let clock = b.bind(self.injectedNow)
-            let limitSQL = b.bind(max(1, limit))
+            let limitSQL = b.bind(cooks.count)
             let tokenSQL = b.bind(token)
+            let ownersSQL = b.bind(cooks)
             let claim = Lifecycle.claim
-            let lease = Transition.Lease(token: token, owner: cook, expiresAt: Timestamp(milliseconds: 0))
+            let lease = Transition.Lease(token: token, owner: cooks[0], expiresAt: Timestamp(milliseconds: 0))
             let sets = Self.sets(claim, inputs: Transition.Inputs(lease: lease),
-                                 timing: Timing(leaseMilliseconds: leaseMS, leaseTokenSQL: "\(tokenSQL) || '.' || o.id"),
+                                 timing: Timing(leaseMilliseconds: leaseMS, leaseTokenSQL: "\(tokenSQL) || '.' || o.id",
+                                                leaseOwnerSQL: "(\(ownersSQL)::text[])[picked.n]"),
                                  nodeID: nodeID, into: &b)
-            let cookSQL = b.bind(cook)
             b.append("""
                 WITH clock AS MATERIALIZED (SELECT ticketd_now(\(clock)) AS now),
-                     picked AS MATERIALIZED (
-                        SELECT id FROM orders
+                     locked AS MATERIALIZED (
+                        SELECT id, priority FROM orders
                          WHERE status = 'queued' AND available_at <= (SELECT now FROM clock)
                          ORDER BY priority DESC, id
                          LIMIT \(limitSQL)
                          FOR UPDATE SKIP LOCKED),
+                     picked AS MATERIALIZED (
+                        SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS n FROM locked),
                      claimed AS (
                         UPDATE orders o SET \(sets) FROM picked, clock
                          WHERE o.id = picked.id AND o.status = 'queued'
@@ -92,7 +98,7 @@ extension PostgresOrderStore {
                      event AS (
                         INSERT INTO order_events (order_id, from_status, to_status, at, detail)
                         SELECT id, 'queued', 'cooking', cooking_at,
-                               'claimed by ' || \(cookSQL)::text || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+                               'claimed by ' || lease_owner || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
                           FROM claimed ORDER BY id)
                 SELECT \(PostgresSQL.columns) FROM claimed ORDER BY priority DESC, id
                 """)

@@ -14,6 +14,8 @@ extension PostgresOrderStore {
         var availableAfterMilliseconds: Int64?
         /// The claim's lease token as SQL (a claim of several orders appends each id).
         var leaseTokenSQL: String?
+        /// The claim's lease owner as SQL (a claim for several cooks picks each order's).
+        var leaseOwnerSQL: String?
     }
 
     /// The SET clause of `transition` (status and version included), binding into `b`. `clock`
@@ -33,7 +35,7 @@ extension PostgresOrderStore {
             switch effect {
             case .takeLease:
                 set("lease_token", timing.leaseTokenSQL ?? b.bind(inputs.lease?.token))
-                set("lease_owner", b.bind(inputs.lease?.owner))
+                set("lease_owner", timing.leaseOwnerSQL ?? b.bind(inputs.lease?.owner))
                 set("lease_node", b.bind(nodeID))
                 set("lease_expires_at", "clock.now + \(b.bind(timing.leaseMilliseconds ?? 0)) * interval '1 millisecond'")
             case .countAttempt: set("attempts", "o.attempts + 1")

@@ -63,10 +63,18 @@ enum SQL {
     static func claim(sets: String) -> String {
         "UPDATE orders SET \(sets) WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued'"
     }
-    /// The claim's events, one statement for all of them (?1: the ids as a JSON array).
+    /// The claim's events, one statement for all of them (?1: the ids as a JSON array), each
+    /// naming the cook its row was leased to.
     static let claimEvents = """
         INSERT INTO order_events (order_id, from_status, to_status, at, detail)
-        SELECT id, 'queued', 'cooking', ?2, 'claimed by ' || ?3 || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+        SELECT id, 'queued', 'cooking', ?2, 'claimed by ' || lease_owner || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+          FROM orders WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id
+        """
+    /// The ready events of ?1 (a JSON array of ids of cooking orders), each naming its order's
+    /// cook: run before the UPDATE that releases the leases.
+    static let readyEventsByOwner = """
+        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+        SELECT id, 'cooking', 'ready', ?2, 'cooked by ' || COALESCE(lease_owner, 'a cook')
           FROM orders WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id
         """
     /// One event for each order of ?1 (a JSON array of ids), all of the same change.

@@ -9,19 +9,20 @@ struct ParkedClaim: Sendable {
 
 /// Claims and the steps of a cooking attempt; in-process cooks and the kitchen API share them.
 extension SQLiteOrderStore {
-    /// Claims up to `limit` claimable orders in claim order for `cook`, in one write: each gets
-    /// its own lease (the claim's random token, a dot and the order id) and counts one attempt.
+    /// Claims up to `cooks.count` claimable orders in claim order, the i-th for `cooks[i]`, in
+    /// one write: each gets its own lease (the claim's random token, a dot and the order id) and
+    /// counts one attempt.
     /// When none is claimable, an idle claimer parks its claim with the writer: the next batch
     /// that adds work (a placement, a retry) runs it after its own requests, in the same
     /// transaction, so an order placed while the cook waits is claimed by the commit that places
     /// it — one commit and one wake-up from order to cook. It wakes on the work signal that batch
     /// publishes, when the earliest retry's backoff ends, at `deadline`, or when `wanted` turns
     /// false (checked by the batch before it claims, and after each wake-up).
-    public func claim(cook: String, leaseSeconds: Double, limit: Int, until deadline: ContinuousClock.Instant,
+    public func claim(cooks: [String], leaseSeconds: Double, until deadline: ContinuousClock.Instant,
                       while wanted: @escaping @Sendable () -> Bool) async throws -> [Claim] {
         while true {
             let epoch = changes.workEpoch
-            let claims = try await claimNow(cook: cook, leaseSeconds: leaseSeconds, limit: limit)
+            let claims = try await claimNow(cooks: cooks, leaseSeconds: leaseSeconds)
             if !claims.isEmpty { return claims }
             if ContinuousClock.now >= deadline || !wanted() || Task.isCancelled { return [] }
             var until = deadline
@@ -29,7 +30,7 @@ extension SQLiteOrderStore {
                 let ms = next.milliseconds - now().milliseconds
                 until = min(deadline, ContinuousClock.now + .milliseconds(max(ms, 1)))
             }
-            let parked = parkClaim(cook: cook, leaseSeconds: leaseSeconds, limit: limit, wanted: wanted)
+            let parked = parkClaim(cooks: cooks, leaseSeconds: leaseSeconds, wanted: wanted)
             await changes.waitForWork(after: epoch, until: until)
             let handed = await unpark(parked)
             if !handed.isEmpty { return handed }
@@ -51,14 +52,14 @@ extension SQLiteOrderStore {
     }
 
     /// Claims what is claimable now, in one write; empty when nothing is.
-    func claimNow(cook: String, leaseSeconds: Double, limit: Int) async throws -> [Claim] {
-        try await writer.write(claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit))
+    func claimNow(cooks: [String], leaseSeconds: Double) async throws -> [Claim] {
+        try await writer.write(claimBody(cooks: cooks, leaseSeconds: leaseSeconds))
     }
 
     /// Parks a claim with the writer (see `claim`). Take the result with `unpark` once woken.
-    func parkClaim(cook: String, leaseSeconds: Double, limit: Int,
+    func parkClaim(cooks: [String], leaseSeconds: Double,
                    wanted: @escaping @Sendable () -> Bool) -> ParkedClaim {
-        let claim = claimBody(cook: cook, leaseSeconds: leaseSeconds, limit: limit)
+        let claim = claimBody(cooks: cooks, leaseSeconds: leaseSeconds)
         return ParkedClaim(write: writer.park { db, effects in
             wanted() ? try claim(db, &effects) : []
         })
@@ -71,31 +72,50 @@ extension SQLiteOrderStore {
     }
 
     /// The claim as a write: the time, the token and the expiry are taken when the writer runs it.
-    /// The UPDATE carries out the lifecycle's claim (`Lifecycle.claim`) for every id at once.
-    func claimBody(cook: String, leaseSeconds: Double, limit: Int) -> @Sendable (Database, inout WriteEffects) throws -> [Claim] {
+    /// The UPDATE carries out the lifecycle's claim (`Lifecycle.claim`) for every id at once; the
+    /// lease owner is bound once when one cook takes them all, else each order's is looked up in a
+    /// JSON object keyed by id. The events name each order's cook from its row.
+    func claimBody(cooks: [String], leaseSeconds: Double) -> @Sendable (Database, inout WriteEffects) throws -> [Claim] {
         { db, effects in
             let now = self.now()
             let token = TicketID.generate()
-            let lease = Transition.Lease(token: token, owner: cook, expiresAt: now.adding(seconds: leaseSeconds))
-            let queued = try Row.fetchAll(db.cachedStatement(sql: SQL.claimable), arguments: [now.rfc3339, max(1, limit)])
+            let expires = now.adding(seconds: leaseSeconds)
+            let queued = try Row.fetchAll(db.cachedStatement(sql: SQL.claimable), arguments: [now.rfc3339, max(1, cooks.count)])
                 .map(OrderRow.order)
             guard !queued.isEmpty else { return [] }
+            let owners = queued.indices.map { cooks.indices.contains($0) ? cooks[$0] : cooks.last ?? "a cook" }
             let ids = Self.jsonArray(queued.map(\.id))
             let claim = Lifecycle.claim
-            let update = Self.update(claim, now: now, inputs: Transition.Inputs(lease: lease), leaseToken: "? || '.' || id")
+            let oneCook = owners.allSatisfy { $0 == owners[0] }
+            let update = Self.update(claim, now: now, inputs: Transition.Inputs(lease: Transition.Lease(token: token, owner: owners[0], expiresAt: expires)),
+                                     leaseToken: "? || '.' || id",
+                                     leaseOwner: oneCook ? nil : ("json_extract(?, '$.\"' || id || '\"')", Self.jsonObject(ids: queued.map(\.id), owners)))
             try db.cachedStatement(sql: SQL.claim(sets: update.sets))
                 .execute(arguments: StatementArguments(update.arguments + [ids]))
             // One writer and one transaction: the rows read above are the rows updated.
             guard db.changesCount == queued.count else {
                 throw StoreError.invalidTransition(InvalidTransition(from: .queued, event: .claim))
             }
-            try db.cachedStatement(sql: SQL.claimEvents).execute(arguments: [ids, now.rfc3339, cook])
-            return queued.map { read in
+            try db.cachedStatement(sql: SQL.claimEvents).execute(arguments: [ids, now.rfc3339])
+            return zip(queued, owners).map { read, owner in
+                let lease = Transition.Lease(token: token, owner: owner, expiresAt: expires)
                 let order = claim.applied(to: read, at: now, inputs: Transition.Inputs(lease: lease))
                 effects.changes.append(order)
-                return Claim(order: order, lease: "\(token).\(order.id)", leaseExpiresAt: lease.expiresAt)
+                return Claim(order: order, lease: "\(token).\(order.id)", leaseExpiresAt: expires)
             }
         }
+    }
+
+    /// `{"12":"cook-1","13":"cook-2"}`: each order's cook, for `json_extract`.
+    static func jsonObject(ids: [Int64], _ owners: [String]) -> String {
+        var w = JSONWriter(capacity: 24 * ids.count + 2)
+        w.beginObject()
+        for (id, owner) in zip(ids, owners) {
+            w.key(String(id))
+            w.value(owner)
+        }
+        w.endObject()
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 
     /// `[1,2,3]`: ids for `json_each`.
@@ -160,14 +180,15 @@ extension SQLiteOrderStore {
     }
 
     /// The orders of `claims` made ready by one UPDATE and one INSERT, when they are several
-    /// orders of one claim (leases `token.id`, one cook) and every lease still holds; nil (and
-    /// nothing changed) otherwise.
+    /// orders of one claim (leases `token.id`, for one cook or several) and every lease still
+    /// holds; nil (and nothing changed) otherwise.
     static func markReadyTogether(_ db: Database, _ claims: [Claim], now: Timestamp) throws -> [Order]? {
         guard claims.count > 1, let first = claims.first, let cook = first.order.leaseOwner,
               let dot = first.lease.lastIndex(of: ".") else { return nil }
         let token = first.lease[..<dot]
-        guard claims.allSatisfy({ $0.lease == "\(token).\($0.order.id)" && $0.order.leaseOwner == cook }),
+        guard claims.allSatisfy({ $0.lease == "\(token).\($0.order.id)" && $0.order.leaseOwner != nil }),
               case .success(let transition) = Lifecycle.apply(.done, to: .cooking) else { return nil }
+        let oneCook = claims.allSatisfy { $0.order.leaseOwner == cook }
         let ids = jsonArray(claims.map(\.order.id))
         // The SET clause and its arguments are the same for every claim of this transition.
         let update = Self.update(transition, now: now, inputs: Transition.Inputs())
@@ -175,15 +196,22 @@ extension SQLiteOrderStore {
             + " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'cooking'"
             + " AND lease_token = ? || '.' || id AND lease_expires_at >= ?"
         try db.cachedStatement(sql: "SAVEPOINT together").execute()
+        if !oneCook {
+            // Each event names its order's cook, read before the UPDATE releases the lease (and
+            // undone with it if any lease no longer held).
+            try db.cachedStatement(sql: SQL.readyEventsByOwner).execute(arguments: [ids, now.rfc3339])
+        }
         try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(update.arguments + [ids, String(token), now.rfc3339]))
         guard db.changesCount == claims.count else {
             try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT together").execute()
             try db.cachedStatement(sql: "RELEASE SAVEPOINT together").execute()
             return nil
         }
-        try db.cachedStatement(sql: SQL.eventsOfMany).execute(arguments: [
-            ids, transition.from.rawValue, transition.to.rawValue, now.rfc3339, "cooked by \(cook)",
-        ])
+        if oneCook {
+            try db.cachedStatement(sql: SQL.eventsOfMany).execute(arguments: [
+                ids, transition.from.rawValue, transition.to.rawValue, now.rfc3339, "cooked by \(cook)",
+            ])
+        }
         try db.cachedStatement(sql: "RELEASE SAVEPOINT together").execute()
         return claims.map { claim in
             var held = claim.order

@@ -71,20 +71,21 @@ extension SQLiteOrderStore {
     }
 
     /// How SQLite writes `transition` at `now`. `leaseToken` is the SQL of the lease token a
-    /// claim sets (`?` for the token argument; a claim of several orders appends each id).
+    /// claim sets (`?` for the token argument; a claim of several orders appends each id), and
+    /// `leaseOwner` that of its owner with the argument it binds (a claim for several cooks).
     /// Every effect of the lifecycle has its case here: a new one does not compile until it is
     /// written out. When a column is set twice, SQLite keeps the rightmost assignment, as
     /// `Transition.applied` does (inputs after effects).
     static func update(_ transition: Transition, now: Timestamp, inputs: Transition.Inputs,
-                       leaseToken: String = "?") -> Update {
+                       leaseToken: String = "?", leaseOwner: (sql: String, argument: String)? = nil) -> Update {
         let stamp = now.rfc3339
         var sets = ["status = ?", "version = version + \(transition.versionBump)"]
         var args: [(any DatabaseValueConvertible)?] = [transition.to.rawValue]
         for effect in transition.effects {
             switch effect {
             case .takeLease:
-                sets.append("lease_token = \(leaseToken), lease_owner = ?, lease_expires_at = ?")
-                args += [inputs.lease?.token, inputs.lease?.owner, inputs.lease?.expiresAt.rfc3339]
+                sets.append("lease_token = \(leaseToken), lease_owner = \(leaseOwner?.sql ?? "?"), lease_expires_at = ?")
+                args += [inputs.lease?.token, leaseOwner?.argument ?? inputs.lease?.owner, inputs.lease?.expiresAt.rfc3339]
             case .countAttempt: sets.append("attempts = attempts + 1")
             case .stampCookingAt: sets.append("cooking_at = ?"); args.append(stamp)
             case .releaseLease: sets.append("lease_token = NULL, lease_owner = NULL, lease_expires_at = NULL")

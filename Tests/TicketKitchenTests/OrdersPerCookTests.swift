@@ -4,8 +4,9 @@ import TicketKitchen
 import TicketStore
 import TicketTestSupport
 
-/// `kitchen.orders_per_cook`: one cook claims several orders in one claim and cooks them side
-/// by side, each under its own lease; with 1 it cooks one at a time.
+/// `kitchen.orders_per_cook`: one cook takes several orders and cooks them side by side, each
+/// under its own lease; with 1 it cooks one at a time. The kitchen claims for all its idle cooks
+/// at once.
 @Suite("Orders per cook", .timeLimit(.minutes(1)))
 struct OrdersPerCookTests {
     @Test("one cook with orders_per_cook 3 cooks three orders at once, each with its own lease, and all end ready")
@@ -25,6 +26,31 @@ struct OrdersPerCookTests {
                 #expect(ready.attempts == 1)
                 #expect(try await env.events(order.id).map(\.to) == [.queued, .cooking, .ready])
             }
+        }
+    }
+
+    @Test("the idle cooks are claimed for together: one claim and one ready write for eight cooks, each order named by its cook")
+    func idleCooksTogether() async throws {
+        try await withKitchen(kitchen: KitchenSettings(cooks: 8), startKitchen: false) { env in
+            var placed: [Order] = []
+            for _ in 0..<20 { placed.append(try await env.place(cookSeconds: 0)) }
+            let batchesBefore = env.store.statistics.writes
+            try await env.startKitchen()
+            var cooks: Set<String> = []
+            for order in placed {
+                let ready = try await env.waitForStatus(order.id, .ready)
+                #expect(ready.attempts == 1)
+                let events = try await env.events(order.id)
+                #expect(events.map(\.to) == [.queued, .cooking, .ready])
+                let claimedBy = events[1].detail?.split(separator: " ").dropFirst(2).first.map(String.init)
+                #expect(events.last?.detail == "cooked by \(claimedBy ?? "?")")
+                if let claimedBy { cooks.insert(claimedBy) }
+            }
+            #expect(cooks == Set((1...8).map { "cook-\($0)" }), "claimed by \(cooks.sorted())")
+            // 20 orders, 8 cooks: 3 claims and 3 ready writes (a claim per cook would take 20 and
+            // 20), give or take idle claims.
+            let writes = env.store.statistics.writes - batchesBefore
+            #expect(writes < 20, "\(writes) writes for 20 orders")
         }
     }
 

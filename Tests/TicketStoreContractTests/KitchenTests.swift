@@ -24,6 +24,37 @@ struct KitchenTests {
         }
     }
 
+    @Test("one claim for several cooks: the i-th order in claim order is leased to the i-th cook, events and ready name each",
+          arguments: StoreKind.allCases)
+    func claimForSeveralCooks(kind: StoreKind) async throws {
+        try await withStore(kind) { env in
+            let store = env.store
+            let a = try await store.place(order(customer: "A")).order
+            let b = try await store.place(order(customer: "B")).order
+            let c = try await store.place(order(priority: .rush, customer: "C")).order
+            _ = try await store.place(order(customer: "D")).order
+            let claims = try await store.claim(cooks: ["cook-2", "cook-5", "cook-5"], leaseSeconds: 30, until: .now) { true }
+            #expect(claims.map(\.order.id) == [c.id, a.id, b.id])
+            #expect(claims.map(\.order.leaseOwner) == ["cook-2", "cook-5", "cook-5"])
+            for claim in claims {
+                #expect(try await store.order(id: claim.order.id)?.leaseOwner == claim.order.leaseOwner)
+                let events = try await env.events(id: claim.order.id)
+                #expect(events.last?.detail == "claimed by \(claim.order.leaseOwner ?? "?") (attempt 1 of 3)")
+            }
+            #expect(try await store.liveCounts() == [.queued: 1, .cooking: 3, .ready: 0])
+            // Ready together: each event names its own cook.
+            let ready = try await store.markReady(claims)
+            #expect(ready.allSatisfy { if case .success(let o) = $0 { o.status == .ready } else { false } })
+            for claim in claims {
+                let events = try await env.events(id: claim.order.id)
+                #expect(events.last?.detail == "cooked by \(claim.order.leaseOwner ?? "?")")
+            }
+            // More cooks than orders: each order once.
+            let rest = try await store.claim(cooks: ["x", "y", "z"], leaseSeconds: 30, until: .now) { true }
+            #expect(rest.map(\.order.leaseOwner) == ["x"])
+        }
+    }
+
     @Test("a claim counts an attempt, sets the lease, cooking status and version + 1", arguments: StoreKind.allCases)
     func claimFields(kind: StoreKind) async throws {
         try await withStore(kind) { env in

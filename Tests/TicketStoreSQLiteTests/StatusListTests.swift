@@ -55,7 +55,7 @@ struct StatusListTests {
     @Test("every status named in the store's SQL is an OrderStatus")
     func namedStatusesExist() throws {
         let statements = [SQL.board, SQL.boardPreparing, SQL.boardReady, SQL.countLive, SQL.position, SQL.nextAvailable, SQL.anyClaimable, SQL.numberIsLive,
-                          SQL.insertOrder, SQL.claimable, SQL.claim(sets: "x = 1"), SQL.claimEvents, SQL.renewLease,
+                          SQL.insertOrder, SQL.claimable, SQL.claim(sets: "x = 1"), SQL.claimEvents, SQL.readyEventsByOwner, SQL.renewLease,
                           SQL.leaseHolder, SQL.expiredLeases, SQL.allCooking, SQL.uncollected, SQL.pruneFinished]
         let known = Set(OrderStatus.allCases.map(\.rawValue))
         let priorities = Set(OrderPriority.allCases.map(\.rawValue))

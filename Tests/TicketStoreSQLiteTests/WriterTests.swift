@@ -166,7 +166,7 @@ struct WriterTests {
     func parkedClaimCommitsWithThePlacement() async throws {
         try await withStore { env in
             let store = env.store
-            let parked = store.parkClaim(cook: "idle", leaseSeconds: 30, limit: 2) { true }
+            let parked = store.parkClaim(cooks: ["idle", "idle"], leaseSeconds: 30) { true }
             let placed = try await store.place(order(customer: "A")).order
             // Claimed before the cook even looked: the placement's commit carried the claim.
             let stored = try await env.require(id: placed.id)
@@ -186,7 +186,7 @@ struct WriterTests {
             let store = env.store
             let first = try await store.place(order()).order
             let taken = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
-            let parked = store.parkClaim(cook: "idle", leaseSeconds: 30, limit: 1) { true }
+            let parked = store.parkClaim(cooks: ["idle"], leaseSeconds: 30) { true }
             // A ready adds no work: the parked claim stays parked.
             _ = try await store.markReady(taken)
             #expect(await store.unpark(parked).isEmpty)
@@ -194,7 +194,7 @@ struct WriterTests {
             #expect(try await env.require(id: placed.id).status == .queued)
             #expect(first.id != placed.id)
             // A cook that is to leave by the time the batch runs claims nothing.
-            let leaving = store.parkClaim(cook: "leaving", leaseSeconds: 30, limit: 1) { false }
+            let leaving = store.parkClaim(cooks: ["leaving"], leaseSeconds: 30) { false }
             let another = try await store.place(order()).order
             #expect(await store.unpark(leaving).isEmpty)
             #expect(try await env.require(id: another.id).status == .queued)
