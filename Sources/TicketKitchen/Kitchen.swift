@@ -146,20 +146,15 @@ public final class Kitchen: Service, Sendable {
             guard let index = claim.order.leaseOwner.flatMap({ indexByName[$0] }) ?? idle.first else { continue }
             byCook[index, default: []].append(claim)
         }
-        let cooks = Set(byCook.keys)
-        crew.update { $0.cooking.formUnion(cooks) }
         if claims.allSatisfy({ $0.order.cookSeconds <= 0 }), handlerFactory(current.handler) is SimulatedCooking {
             // Nothing to cook: no renewal or grace period can come into play, so no task per
-            // cook; the whole claim is ready in one write.
-            group.addTask {
-                await self.serveAtOnce(claims, logger: self.logger)
-                self.crew.update { c in
-                    c.cooking.subtract(cooks)
-                    c.freed &+= 1
-                }
-            }
+            // cook; the whole claim is ready in one write. The cooks are free at once (there was
+            // nothing to cook), so the next claim shares a batch with this ready write: one
+            // commit per claim, not two.
+            group.addTask { await self.serveAtOnce(claims, logger: self.logger) }
             return
         }
+        crew.update { $0.cooking.formUnion(byCook.keys) }
         for (index, its) in byCook {
             var cookLogger = logger
             cookLogger[metadataKey: "cook"] = "\(Self.name(ofCook: index))"
