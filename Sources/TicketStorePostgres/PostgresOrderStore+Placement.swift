@@ -14,12 +14,102 @@ extension PostgresOrderStore {
     public func place(_ new: NewOrder, idempotency: IdempotencyKey?, answer: PlacementAnswer) async throws -> Placement {
         let settings = self.settings
         let ticket = TicketID.generateTicket(at: now())
-        let placement = try await writer.write { connection, effects in
+        let body: WriteBody<Placement> = { connection, effects in
             try await self.place(connection, new, ticket: ticket, idempotency: idempotency, answer: answer,
                                  settings: settings, effects: &effects)
         }
+        let placement: Placement
+        if idempotency == nil {
+            // Without a key, the placements next to it in the batch share one statement.
+            let input = PlacementInput(new: new, ticket: ticket, answer: answer, settings: settings)
+            placement = try await writer.write(together: Together(input: input) { connection, inputs in
+                try await self.placeTogether(connection, inputs)
+            }, body)
+        } else {
+            placement = try await writer.write(body)
+        }
         ticketsByID.record(placement.order)
         return placement
+    }
+
+    /// Several placements without an Idempotency-Key in one statement (`PostgresSQL.placeMany`):
+    /// the same checks and results as `place` one by one, in their order. Nil (each then runs
+    /// alone) when their settings differ or not every order got a number.
+    func placeTogether(_ connection: PostgresConnection,
+                       _ inputs: [PlacementInput]) async throws -> [Result<(Placement, WriteEffects), any Error>]? {
+        guard let settings = inputs.first?.settings,
+              inputs.allSatisfy({ $0.settings.maxNumber == settings.maxNumber
+                  && $0.settings.retry.maxAttempts == settings.retry.maxAttempts
+                  && $0.settings.maxQueued == settings.maxQueued }) else { return nil }
+        // The queue's limit and each order's position, in order, as `place` works them out.
+        let placed = placedInBatch()
+        var queued = queue.count + placed.normal + placed.rush
+        var queuedRush = queue.rushCount + placed.rush
+        var positions: [Int?] = []
+        var w = JSONWriter(capacity: 160 * inputs.count)
+        w.beginArray()
+        var admitted = 0
+        for input in inputs {
+            guard queued < settings.maxQueued else {
+                positions.append(nil)
+                continue
+            }
+            positions.append(input.new.priority == .rush ? queuedRush : queued)
+            queued += 1
+            if input.new.priority == .rush { queuedRush += 1 }
+            admitted += 1
+            w.element()
+            w.beginObject()
+            w.key("n"); w.value(admitted)
+            w.key("ticket"); w.value(input.ticket)
+            w.key("priority"); w.value(input.new.priority.rawValue)
+            w.key("items"); w.raw(OrderItemsJSON.encodeItems(input.new.items))
+            w.key("customer"); w.value(input.new.customer)
+            w.key("note"); w.value(input.new.note)
+            w.key("cook_seconds"); w.value(input.new.cookSeconds)
+            w.endObject()
+        }
+        w.endArray()
+        var rows: [String: (Int64, Int, Int64)] = [:]
+        if admitted > 0 {
+            var binds = PostgresBindings()
+            binds.append(injectedNow)
+            binds.append(settings.maxNumber)
+            binds.append(String(decoding: w.bytes, as: UTF8.self))
+            binds.append(admitted)
+            binds.append(settings.retry.maxAttempts)
+            for (id, ticket, number, created) in try await connection.all(PlaceOrders(binds: binds), logger: logger) {
+                rows[ticket] = (id, number, created)
+            }
+            guard rows.count == admitted else { return nil }
+        }
+        var results: [Result<(Placement, WriteEffects), any Error>] = []
+        for (input, position) in zip(inputs, positions) {
+            guard let position, let (id, number, createdMS) = rows[input.ticket] else {
+                results.append(.failure(StoreError.queueFull))
+                continue
+            }
+            let order = Self.placedOrder(id: id, ticket: input.ticket, number: number, createdMS: createdMS,
+                                         new: input.new, settings: input.settings)
+            countPlacedInBatch(input.new.priority)
+            var effects = WriteEffects()
+            effects.changes.append(order)
+            effects.workAdded = true
+            results.append(.success((Placement(order: order, position: position, replayed: false,
+                                               statusCode: input.answer.statusCode, response: nil), effects)))
+        }
+        return results
+    }
+
+    /// The order a placement wrote, as the row now holds it.
+    static func placedOrder(id: Int64, ticket: String, number: Int, createdMS: Int64, new: NewOrder,
+                            settings: StoreSettings) -> Order {
+        let createdAt = Timestamp(milliseconds: createdMS)
+        return Order(id: id, ticket: ticket, number: number, status: .queued, priority: new.priority, items: new.items,
+                     customer: new.customer, note: new.note, version: 1, attempts: 0,
+                     maxAttempts: settings.retry.maxAttempts, lastError: nil, leaseOwner: nil, leaseExpiresAt: nil,
+                     cookSeconds: new.cookSeconds, availableAt: createdAt, createdAt: createdAt, cookingAt: nil,
+                     readyAt: nil, finishedAt: nil)
     }
 
     func place(_ connection: PostgresConnection, _ new: NewOrder, ticket: String, idempotency: IdempotencyKey?,
@@ -45,12 +135,8 @@ extension PostgresOrderStore {
         binds.append(new.cookSeconds)
         let rows = try await connection.all(PlaceOrder(binds: binds), logger: logger)
         guard let (id, number, createdMS) = rows.first else { throw StoreError.numbersExhausted }
-        let createdAt = Timestamp(milliseconds: createdMS)
-        let order = Order(id: id, ticket: ticket, number: number, status: .queued, priority: new.priority, items: new.items,
-                          customer: new.customer, note: new.note, version: 1, attempts: 0,
-                          maxAttempts: settings.retry.maxAttempts, lastError: nil, leaseOwner: nil, leaseExpiresAt: nil,
-                          cookSeconds: new.cookSeconds, availableAt: createdAt, createdAt: createdAt, cookingAt: nil,
-                          readyAt: nil, finishedAt: nil)
+        let order = Self.placedOrder(id: id, ticket: ticket, number: number, createdMS: createdMS, new: new,
+                                     settings: settings)
         // Every queued order is claimed before a new normal one; only queued rush orders before a
         // new rush one. (Claims earlier in this batch are not counted off: it errs high by at most
         // a batch.)
@@ -84,4 +170,12 @@ extension PostgresOrderStore {
         guard let order = try await fetchOrder(connection, id: orderID) else { throw StoreError.notFound }
         return Placement(order: order, position: 0, replayed: true, statusCode: code, response: Array(response.utf8))
     }
+}
+
+/// What a placement without an Idempotency-Key needs to share a statement with others.
+struct PlacementInput: Sendable {
+    let new: NewOrder
+    let ticket: String
+    let answer: PlacementAnswer
+    let settings: StoreSettings
 }

@@ -57,6 +57,32 @@ enum PostgresSQL {
                 SELECT id, NULL, 'queued', created_at, 'placed' FROM placed)
         SELECT id, number, ticketd_ms(created_at) FROM placed
         """
+    /// Several placements in one statement (`placeTogether`): $3 is a JSON array of the orders
+    /// (`n` their place in it), $4 how many; a number for each in their order, from the last one
+    /// given, by the same function one at a time (each call sees the counter the one before it
+    /// moved). An order that got no number (none free) is not inserted: the caller sees fewer rows.
+    static let placeMany = """
+        WITH clock AS MATERIALIZED (SELECT ticketd_now($1) AS now),
+             input AS MATERIALIZED (
+                SELECT * FROM json_to_recordset($3::json)
+                    AS i(n integer, ticket text, priority text, items json, customer text, note text,
+                         cook_seconds double precision)),
+             taken AS MATERIALIZED (
+                SELECT g AS n, ticketd_take_number($2::integer) AS number FROM generate_series(1, $4::integer) AS g),
+             placed AS (
+                INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
+                                    max_attempts, cook_seconds, available_at, created_at)
+                SELECT i.ticket, t.number, 'queued', i.priority, i.items, i.customer, i.note, 1, 0, $5,
+                       i.cook_seconds, clock.now, clock.now
+                  FROM input i JOIN taken t ON t.n = i.n, clock
+                 WHERE t.number IS NOT NULL
+                 ORDER BY i.n
+                RETURNING id, ticket, number, created_at),
+             event AS (
+                INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+                SELECT id, NULL, 'queued', created_at, 'placed' FROM placed ORDER BY id)
+        SELECT id, ticket, number, ticketd_ms(created_at) FROM placed
+        """
     static let findIdempotencyKey = "SELECT request_hash, order_id, status_code, response FROM idempotency_keys WHERE key = $1"
     /// Inserts the key with the first answer; no row back: another node took the key meanwhile.
     static let insertIdempotencyKey = """

@@ -79,8 +79,13 @@ final class PostgresWriter: Sendable {
     /// Throws what `body` throws, `StoreError.unavailable` when the batch could not commit, or
     /// `StoreError.closed` after shutdown.
     func write<T: Sendable>(_ body: @escaping WriteBody<T>) async throws -> T {
+        try await enqueue { PendingPostgresRequest(body: body, continuation: $0) }
+    }
+
+    /// Queues the request `make` builds around the caller's continuation; returns its result.
+    func enqueue<T: Sendable>(_ make: (CheckedContinuation<T, any Error>) -> any PendingPostgresWrite) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let request = PendingPostgresRequest(body: body, continuation: continuation)
+            let request = make(continuation)
             let accepted = state.update { s -> Bool in
                 guard !s.closed else { return false }
                 s.pending.append(request)
@@ -249,8 +254,19 @@ final class PostgresWriter: Sendable {
             do {
                 try await connection.exec("BEGIN", logger: logger)
                 var clean = true
-                for request in batch where clean {
-                    clean = try await request.execute(connection, savepoint: savepoints, logger: logger)
+                var next = 0
+                while next < batch.count && clean {
+                    if !savepoints {
+                        // Neighbours that share a statement (placements) run together.
+                        let (ran, together) = try await Self.runTogether(batch, from: next, on: connection)
+                        if ran > 0 {
+                            clean = together
+                            next += ran
+                            continue
+                        }
+                    }
+                    clean = try await batch[next].execute(connection, savepoint: savepoints, logger: logger)
+                    next += 1
                 }
                 if clean, batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
                     if served.isEmpty {
@@ -382,7 +398,7 @@ private func runInSavepoint<T>(_ connection: PostgresConnection, logger: Logger,
     }
 }
 
-private final class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @unchecked Sendable {
+class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @unchecked Sendable {
     private let body: WriteBody<T>
     private let continuation: CheckedContinuation<T, any Error>
     // Touched by the writer alone until the request is resumed.
@@ -400,6 +416,13 @@ private final class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @
     func execute(_ connection: PostgresConnection, savepoint: Bool, logger: Logger) async throws -> Bool {
         let result = savepoint ? try await runInSavepoint(connection, logger: logger, body)
             : try await runBare(connection, body)
+        return settle(result) || savepoint
+    }
+
+    /// Keeps the result of the request's write (its own or a shared statement's); false for a
+    /// failure.
+    @discardableResult
+    func settle(_ result: Result<(T, WriteEffects), any Error>) -> Bool {
         switch result {
         case .success(let (value, fx)):
             outcome = .success(value)
@@ -408,7 +431,7 @@ private final class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @
         case .failure(let error):
             outcome = .failure(error)
             effects = WriteEffects()
-            return savepoint
+            return false
         }
     }
 

@@ -28,6 +28,18 @@ struct PlaceOrder: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> (Int64, Int, Int64) { try row.decode((Int64, Int, Int64).self) }
 }
 
+struct PlaceOrders: PostgresPreparedStatement {
+    typealias Row = (Int64, String, Int, Int64)
+    static let sql = PostgresSQL.placeMany
+    let binds: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { binds }
+
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, String, Int, Int64) {
+        try row.decode((Int64, String, Int, Int64).self)
+    }
+}
+
 extension PostgresConnection {
     /// Every row of a prepared statement.
     func all<S: PostgresPreparedStatement>(_ statement: S, logger: Logger) async throws -> [S.Row] {

@@ -40,6 +40,37 @@ struct PlacementTests {
         }
     }
 
+    @Test("concurrent placements past the queue's limit or the free numbers: the rest refused alone, positions 0…n−1",
+          arguments: StoreKind.allCases)
+    func concurrentPastTheLimits(kind: StoreKind) async throws {
+        for (maxNumber, maxQueued, refusal) in [(500, 20, StoreError.queueFull), (12, 500, StoreError.numbersExhausted)] {
+            try await withStore(kind, settings: StoreSettings(maxNumber: maxNumber, maxQueued: maxQueued)) { env in
+                let store = env.store
+                let results = await withTaskGroup(of: Result<Placement, StoreError>.self) { group in
+                    for _ in 0..<60 {
+                        group.addTask {
+                            do { return .success(try await store.place(order())) } catch let e as StoreError {
+                                return .failure(e)
+                            } catch {
+                                return .failure(.unavailable("\(error)"))
+                            }
+                        }
+                    }
+                    return await group.reduce(into: [Result<Placement, StoreError>]()) { $0.append($1) }
+                }
+                let placed = results.compactMap { if case .success(let p) = $0 { p } else { nil } }
+                let refused = results.compactMap { if case .failure(let e) = $0 { e } else { nil } }
+                let admitted = min(maxNumber, maxQueued)
+                #expect(placed.count == admitted, "\(refusal): \(placed.count) placed")
+                #expect(refused.count == 60 - admitted && refused.allSatisfy { $0 == refusal }, "\(refused.prefix(3))")
+                #expect(placed.map(\.position).sorted() == Array(0..<admitted))
+                #expect(placed.sorted { $0.order.id < $1.order.id }.map(\.order.number) == Array(1...admitted))
+                let counts = try await env.probe.tableCounts()
+                #expect(counts == TableCounts(orders: admitted, events: admitted, keys: 0, lastNumber: admitted))
+            }
+        }
+    }
+
     @Test("a placement writes the order and exactly one (NULL -> queued) event", arguments: StoreKind.allCases)
     func placementIsWhole(kind: StoreKind) async throws {
         try await withStore(kind) { env in

@@ -7,7 +7,7 @@ wrk share the same cores. Prints name=value lines (pg_* and sqlite_*), then a Ma
 Steps, each on fresh databases:
   intake        wrk POST /v1/orders on one node (cooks 0): orders/s and p99
   polling       wrk GET /v1/tickets/{t} on an empty queue, then with 100,000 queued orders
-  lifecycle     wrk POST on one node with 4 cooks of 0-second items: orders made ready per second
+  lifecycle     wrk POST on one node with 64 cooks of 0-second items: orders made ready per second
   order_claim   PostgreSQL: placed on node A, claimed by an idle cook on node B (cooking_at - created_at)
   release       PostgreSQL: a long poll on node B released by a cancel on node A (client-side)
   nodes         PostgreSQL: intake on N nodes at once (one wrk each) against one node alone
@@ -33,6 +33,7 @@ request = chaos.request
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 QUEUED = int(os.environ.get("BENCH_SCALE_QUEUED", "100000"))
 SAMPLES = int(os.environ.get("BENCH_SAMPLES", "200"))
+LIFECYCLE_COOKS = int(os.environ.get("BENCH_LIFECYCLE_COOKS", "64"))
 results = {}
 started_nodes = []
 
@@ -170,9 +171,10 @@ def steps(binary, nodes, items, work, cluster, fresh_pg, fresh_sqlite):
                 out("%s_polling_%s_rps" % (p, label), v.get("rps"))
                 out("%s_polling_%s_p99_ms" % (p, label), v.get("p99_ms"))
                 n.stop()
-            # Lifecycle: placed and made ready by 4 cooks of 0-second items.
+            # Lifecycle: placed and made ready by in-process cooks of 0-second items (cooks: 64,
+            # every other kitchen key at its default, as scripts/bench's lifecycle step).
             db = fresh_pg()[0] if store == "postgres" else fresh_sqlite()
-            n = Node(binary, work, "%s-life" % p, db, 4, items).start()
+            n = Node(binary, work, "%s-life" % p, db, LIFECYCLE_COOKS, items).start()
             secs = DURATION * 2
             v = wrk("l", "intake.lua", n.url + "/v1/orders", secs=secs)
             time.sleep(2)
