@@ -9,6 +9,9 @@ public struct JSONWriter: Sendable {
 
     public mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
+    /// A value that is JSON text already (an array or object written elsewhere).
+    public mutating func rawValue(_ json: String) { raw(json); needsComma = true }
+
     public mutating func beginObject() { bytes.append(UInt8(ascii: "{")); needsComma = false }
     public mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma = true }
     public mutating func beginArray() { bytes.append(UInt8(ascii: "[")); needsComma = false }

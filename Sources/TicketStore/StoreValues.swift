@@ -101,9 +101,13 @@ public struct StoreStatistics: Sendable, Hashable {
     public var commits = 0
     public var writes = 0
     public var failedCommits = 0
-    public init(commits: Int = 0, writes: Int = 0, failedCommits: Int = 0) {
+    /// Batches that ran a second time, each request in a savepoint of its own, after a request
+    /// failed in the first run (PostgreSQL: a failed statement aborts the transaction).
+    public var reruns = 0
+    public init(commits: Int = 0, writes: Int = 0, failedCommits: Int = 0, reruns: Int = 0) {
         self.commits = commits
         self.writes = writes
         self.failedCommits = failedCommits
+        self.reruns = reruns
     }
 }

@@ -63,7 +63,7 @@ extension PostgresOrderStore {
             w.key("n"); w.value(admitted)
             w.key("ticket"); w.value(input.ticket)
             w.key("priority"); w.value(input.new.priority.rawValue)
-            w.key("items"); w.raw(OrderItemsJSON.encodeItems(input.new.items))
+            w.key("items"); w.rawValue(OrderItemsJSON.encodeItems(input.new.items))
             w.key("customer"); w.value(input.new.customer)
             w.key("note"); w.value(input.new.note)
             w.key("cook_seconds"); w.value(input.new.cookSeconds)

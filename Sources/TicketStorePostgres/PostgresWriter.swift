@@ -283,6 +283,7 @@ final class PostgresWriter: Sendable {
                 if !clean {
                     try await connection.exec("ROLLBACK", logger: logger)
                     savepoints = true
+                    stats.withLock { $0.reruns += 1 }
                     continue attempts
                 }
                 for request in batch { if let e = request.committedEffects() { effects.merge(e) } }
