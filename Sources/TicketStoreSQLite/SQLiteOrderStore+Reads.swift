@@ -15,13 +15,15 @@ extension SQLiteOrderStore {
     }
 
     /// The order holding `ticket` with its position (while queued): from the ticket cache when
-    /// the writer has it, else in one read.
+    /// it has it, else in one read, which puts a live order into the cache for the next poll.
     public func ticket(_ ticket: String) async throws -> TicketState? {
         if let order = tickets.order(ticket: ticket) {
             return TicketState(order: order, position: order.status == .queued ? queuedPosition(of: order) : nil)
         }
+        let token = tickets.fillToken
         return try await pool.read { db in
             guard let order = try Self.fetchOrder(db, ticket: ticket) else { return nil }
+            self.tickets.fill(order, readAfter: token)
             return TicketState(order: order, position: order.status == .queued ? self.queuedPosition(of: order) : nil)
         }
     }

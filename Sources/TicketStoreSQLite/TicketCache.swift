@@ -5,12 +5,17 @@ import TicketStore
 /// The latest committed state of live orders, by ticket id, so that a poll answers from memory
 /// instead of a reader connection (a reader hop costs more than the rest of a poll).
 ///
-/// Only the writer stores states, after each commit and in commit order, so an entry is never
-/// older than the database: a poll never sees a state go backwards. A miss (an order from before
-/// this start, a final one, one evicted) reads the database and does not fill the cache, since
-/// a reader's row could be overtaken by a commit in between. Orders reaching a final state leave
-/// it. Writes by other processes empty it when the writer notices them (`PRAGMA data_version`, at
+/// The writer stores states after each commit, in commit order, so an entry is never older than
+/// the database: a poll never sees a state go backwards. Orders reaching a final state leave it.
+/// Writes by other processes empty it when the writer notices them (`PRAGMA data_version`, at
 /// least at every sweep), so an operator's `sqlite3` change shows within the sweep interval.
+///
+/// A miss (an order from before this start, one evicted, a final one) reads the database, and
+/// the poll puts a live order it read into the cache (`fill`) unless the cache may have lost
+/// track of a newer state meanwhile: each fill carries the cache's sequence from before its read,
+/// and is refused when since then the order left for a final state (a tombstone), the cache was
+/// emptied, or a generation was dropped; an entry with a newer version is never replaced. So the
+/// orders customers poll stay in memory whatever the queue's length.
 ///
 /// Eviction keeps what is used: two generations, each up to `generationSize` entries. New and
 /// changed states go into the current one; a poll that finds its order only in the previous one
@@ -19,12 +24,21 @@ import TicketStore
 /// the old previous one is dropped. Before this, a full cache was emptied at once: with 234,000
 /// live orders, polls of 10,000 of them fell from 50,900 to 18,100/s.
 final class TicketCache: Sendable {
-    static let defaultGenerationSize = 32_768
+    static let defaultGenerationSize = 131_072
+    /// Tombstones kept (tickets that turned final) before they are forgotten all at once.
+    static let tombstoneLimit = 65_536
 
     private struct Generations {
         var current: [String: Order] = [:]
         var previous: [String: Order] = [:]
         let size: Int
+        /// Moves on with every change the cache is told of.
+        var sequence: UInt64 = 1
+        /// Tickets that turned final, with the sequence at which they did.
+        var tombstones: [String: UInt64] = [:]
+        /// Fills whose read began before this are refused: what they could miss is forgotten
+        /// (a generation dropped, the cache emptied, tombstones pruned).
+        var refuseFillsBefore: UInt64 = 0
 
         mutating func store(_ order: Order) {
             current[order.ticket] = order
@@ -32,7 +46,16 @@ final class TicketCache: Sendable {
                 previous = current
                 current = [:]
                 current.reserveCapacity(size)
+                forgetBeforeNow()
             }
+        }
+
+        func cached(_ ticket: String) -> Order? { current[ticket] ?? previous[ticket] }
+
+        /// Something was forgotten: fills of reads that began before now are refused.
+        mutating func forgetBeforeNow() {
+            sequence &+= 1
+            refuseFillsBefore = sequence
         }
     }
 
@@ -52,17 +75,39 @@ final class TicketCache: Sendable {
         }
     }
 
+    /// Take before reading an order from the database, to `fill` the cache with it afterwards.
+    var fillToken: UInt64 { generations.withLock { $0.sequence } }
+
+    /// Puts `order`, read from the database after `token` was taken, into the cache if it is live
+    /// and nothing it could be older than was missed (see the type's description).
+    func fill(_ order: Order, readAfter token: UInt64) {
+        guard !order.status.isFinal else { return }
+        generations.withLock { g in
+            guard token >= g.refuseFillsBefore else { return }
+            if let dead = g.tombstones[order.ticket], dead >= token { return }
+            if let held = g.cached(order.ticket), held.version >= order.version { return }
+            g.previous.removeValue(forKey: order.ticket)
+            g.store(order)
+        }
+    }
+
     /// Applies committed changes, in commit order.
     func apply(_ changes: [Order]) {
         guard !changes.isEmpty else { return }
         generations.withLock { g in
+            g.sequence &+= 1
             for order in changes {
                 g.previous.removeValue(forKey: order.ticket)
                 if order.status.isFinal {
                     g.current.removeValue(forKey: order.ticket)
+                    g.tombstones[order.ticket] = g.sequence
                 } else {
                     g.store(order)
                 }
+            }
+            if g.tombstones.count > Self.tombstoneLimit {
+                g.tombstones.removeAll(keepingCapacity: true)
+                g.forgetBeforeNow()
             }
         }
     }
@@ -72,6 +117,8 @@ final class TicketCache: Sendable {
         generations.withLock { g in
             g.current.removeAll()
             g.previous.removeAll()
+            g.tombstones.removeAll()
+            g.forgetBeforeNow()
         }
     }
 

@@ -98,6 +98,60 @@ struct TicketCacheTests {
         #expect(cache.count == 0 && cache.order(ticket: "C") == nil)
     }
 
+    /// A poll's read fills the cache unless the cache may have missed something newer since the
+    /// read began: a newer version held, the order turned final, the cache emptied, a generation
+    /// dropped.
+    @Test func aPollsReadFillsTheCacheOnlyWhenNothingNewerCanBeMissed() {
+        func order(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
+            Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
+                  items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
+                  leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
+                  createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
+        }
+        let cache = TicketCache(generationSize: 4)
+        // A live order read with nothing in between: cached.
+        var token = cache.fillToken
+        cache.fill(order("A", version: 1), readAfter: token)
+        #expect(cache.order(ticket: "A")?.version == 1)
+        // A read that began before a newer version was applied: the newer one stays.
+        token = cache.fillToken
+        cache.apply([order("A", version: 2)])
+        cache.fill(order("A", version: 1), readAfter: token)
+        #expect(cache.order(ticket: "A")?.version == 2)
+        // A read that began before the order turned final: refused (it is gone from the cache).
+        token = cache.fillToken
+        cache.apply([order("B", version: 1)])
+        cache.apply([order("B", version: 2, status: .cancelled)])
+        cache.fill(order("B", version: 1), readAfter: token)
+        #expect(cache.order(ticket: "B") == nil)
+        // ... but a read after that finds it final, and final orders are never cached.
+        cache.fill(order("B", version: 2, status: .cancelled), readAfter: cache.fillToken)
+        #expect(cache.order(ticket: "B") == nil)
+        // A read that began before the cache was emptied: refused.
+        token = cache.fillToken
+        cache.removeAll()
+        cache.fill(order("C", version: 1), readAfter: token)
+        #expect(cache.order(ticket: "C") == nil)
+        // A read that began before a generation was dropped (its newer state may have gone
+        // with it): refused; one that began after: cached.
+        token = cache.fillToken
+        cache.apply((0..<8).map { order("x\($0)", version: 1) })
+        cache.fill(order("D", version: 1), readAfter: token)
+        #expect(cache.order(ticket: "D") == nil)
+        cache.fill(order("D", version: 1), readAfter: cache.fillToken)
+        #expect(cache.order(ticket: "D")?.version == 1)
+    }
+
+    @Test func pollsOfOrdersFromBeforeTheStartComeFromMemoryAfterTheFirst() async throws {
+        try await withStore { env in
+            let placed = try await env.store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)]))
+            env.store.tickets.removeAll()   // as after a start: the cache does not know the order
+            #expect(env.store.tickets.order(ticket: placed.order.ticket) == nil)
+            #expect(try await env.store.ticket(placed.order.ticket)?.order == placed.order)
+            #expect(env.store.tickets.order(ticket: placed.order.ticket) == placed.order)
+        }
+    }
+
     @Test func aClaimOfSeveralTakesThemInClaimOrderEachWithItsOwnLease() async throws {
         try await withStore { env in
             let store = env.store
