@@ -279,7 +279,8 @@ public final class Kitchen: Service, Sendable {
         do {
             let results = try await store.markReady(claims)
             for (claim, result) in zip(claims, results) {
-                let metadata: Logger.Metadata = ["order": "\(claim.order.id)", "number": "\(claim.order.number)"]
+                let metadata: Logger.Metadata = ["order": "\(claim.order.id)", "number": "\(claim.order.number)",
+                                                 "cook": "\(claim.order.leaseOwner ?? "?")"]
                 switch result {
                 case .success(let ready):
                     cookTimer.recordNanoseconds(0)
