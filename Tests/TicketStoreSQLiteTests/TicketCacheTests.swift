@@ -76,23 +76,17 @@ struct TicketCacheTests {
     /// Two generations: a full current one becomes the previous one; a poll moves its order back
     /// into the current one; an update always wins over an older copy; final orders leave.
     @Test func evictionKeepsWhatIsUsedAndNeverServesAnOlderState() {
-        func order(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
-            Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
-                  items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
-                  leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
-                  createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
-        }
         let cache = TicketCache(generationSize: 2)
-        cache.apply([order("A", version: 1), order("B", version: 1)])  // current full: becomes previous
-        cache.apply([order("C", version: 1)])
+        cache.apply([cachedOrder("A", version: 1), cachedOrder("B", version: 1)])  // current full: becomes previous
+        cache.apply([cachedOrder("C", version: 1)])
         #expect(cache.count == 3)
         #expect(cache.order(ticket: "A")?.version == 1)    // moved back: current {C, A} is full, previous
         #expect(cache.order(ticket: "B") == nil)          // B was in the dropped generation
-        cache.apply([order("A", version: 2)])              // the update replaces the older copy
+        cache.apply([cachedOrder("A", version: 2)])              // the update replaces the older copy
         #expect(cache.order(ticket: "A")?.version == 2)
-        cache.apply([order("C", version: 2, status: .cooking)])
+        cache.apply([cachedOrder("C", version: 2, status: .cooking)])
         #expect(cache.order(ticket: "C")?.version == 2)
-        cache.apply([order("A", version: 3, status: .pickedUp)])  // final: gone from both
+        cache.apply([cachedOrder("A", version: 3, status: .pickedUp)])  // final: gone from both
         #expect(cache.order(ticket: "A") == nil)
         cache.removeAll()
         #expect(cache.count == 0 && cache.order(ticket: "C") == nil)
@@ -102,43 +96,37 @@ struct TicketCacheTests {
     /// read began: a newer version held, the order turned final, the cache emptied, a generation
     /// dropped.
     @Test func aPollsReadFillsTheCacheOnlyWhenNothingNewerCanBeMissed() {
-        func order(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
-            Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
-                  items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
-                  leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
-                  createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
-        }
         let cache = TicketCache(generationSize: 4)
         // A live order read with nothing in between: cached.
         var token = cache.fillToken
-        cache.fill(order("A", version: 1), readAfter: token)
+        cache.fill(cachedOrder("A", version: 1), readAfter: token)
         #expect(cache.order(ticket: "A")?.version == 1)
         // A read that began before a newer version was applied: the newer one stays.
         token = cache.fillToken
-        cache.apply([order("A", version: 2)])
-        cache.fill(order("A", version: 1), readAfter: token)
+        cache.apply([cachedOrder("A", version: 2)])
+        cache.fill(cachedOrder("A", version: 1), readAfter: token)
         #expect(cache.order(ticket: "A")?.version == 2)
         // A read that began before the order turned final: refused (it is gone from the cache).
         token = cache.fillToken
-        cache.apply([order("B", version: 1)])
-        cache.apply([order("B", version: 2, status: .cancelled)])
-        cache.fill(order("B", version: 1), readAfter: token)
+        cache.apply([cachedOrder("B", version: 1)])
+        cache.apply([cachedOrder("B", version: 2, status: .cancelled)])
+        cache.fill(cachedOrder("B", version: 1), readAfter: token)
         #expect(cache.order(ticket: "B") == nil)
         // ... but a read after that finds it final, and final orders are never cached.
-        cache.fill(order("B", version: 2, status: .cancelled), readAfter: cache.fillToken)
+        cache.fill(cachedOrder("B", version: 2, status: .cancelled), readAfter: cache.fillToken)
         #expect(cache.order(ticket: "B") == nil)
         // A read that began before the cache was emptied: refused.
         token = cache.fillToken
         cache.removeAll()
-        cache.fill(order("C", version: 1), readAfter: token)
+        cache.fill(cachedOrder("C", version: 1), readAfter: token)
         #expect(cache.order(ticket: "C") == nil)
         // A read that began before a generation was dropped (its newer state may have gone
         // with it): refused; one that began after: cached.
         token = cache.fillToken
-        cache.apply((0..<8).map { order("x\($0)", version: 1) })
-        cache.fill(order("D", version: 1), readAfter: token)
+        cache.apply((0..<8).map { cachedOrder("x\($0)", version: 1) })
+        cache.fill(cachedOrder("D", version: 1), readAfter: token)
         #expect(cache.order(ticket: "D") == nil)
-        cache.fill(order("D", version: 1), readAfter: cache.fillToken)
+        cache.fill(cachedOrder("D", version: 1), readAfter: cache.fillToken)
         #expect(cache.order(ticket: "D")?.version == 1)
     }
 
@@ -174,4 +162,12 @@ struct TicketCacheTests {
             #expect(events?.1.map(\.to) == [.queued, .cooking, .ready])
         }
     }
+}
+
+/// An order as the cache tests store it: only the ticket, version and status matter.
+private func cachedOrder(_ ticket: String, version: Int, status: OrderStatus = .queued) -> Order {
+    Order(id: Int64(ticket.utf8.first ?? 0), ticket: ticket, number: 1, status: status, priority: .normal,
+          items: [], customer: nil, note: nil, version: version, attempts: 0, maxAttempts: 3, lastError: nil,
+          leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: 0, availableAt: Timestamp(milliseconds: 0),
+          createdAt: Timestamp(milliseconds: 0), cookingAt: nil, readyAt: nil, finishedAt: nil)
 }
