@@ -1,5 +1,6 @@
 // The framework's ceilings for `scripts/bench`: the same Hummingbird build as ticketd, no
-// middleware. `GET /ping` answers a small JSON body (the trivial route); with `--durable PATH`,
+// middleware. `GET /ping` answers a small JSON body (the trivial route); `GET /hold?seconds=N`
+// answers the same after N seconds (a held request, for memory per waiting client); with `--durable PATH`,
 // `POST /orders` also appends one row to a SQLite database at PATH and answers after its
 // group commit (the durable route, `DurableRoute.swift`).
 //   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH]
@@ -38,6 +39,13 @@ if let durable {
 let pong = ByteBuffer(string: #"{"pong":true}"#)
 router.get("/ping") { _, _ -> Response in
     Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: pong))
+}
+// The least a held request can cost in the framework: its handler waits `seconds` (at most 60)
+// in one `Task.sleep`, then answers like /ping. The yardstick for a waiting long poll's memory.
+router.get("/hold") { request, _ -> Response in
+    let seconds = request.uri.queryParameters["seconds"].flatMap { Double(String($0)) } ?? 10
+    try? await Task.sleep(for: .milliseconds(Int64(min(max(seconds, 0), 60) * 1000)))
+    return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: pong))
 }
 
 // Hummingbird's own Application, with the server settings ticketd used before it bound its own socket.
