@@ -40,7 +40,7 @@ final class NodeLink: Sendable {
             throw StoreOpenError.cannotOpen(path: options.displayURL, reason: PostgresErrors.describe(error))
         }
         do {
-            guard try await takeNodeLock(connection) else {
+            guard try await takeNodeLock(connection, waiting: Self.nodeLockWait) else {
                 try? await connection.close()
                 throw StoreOpenError.cannotOpen(path: options.displayURL, reason: """
                     another running ticketd uses node_id '\(options.nodeID)' on this database; \
@@ -60,11 +60,21 @@ final class NodeLink: Sendable {
         return connection
     }
 
-    private func takeNodeLock(_ connection: PostgresConnection) async throws -> Bool {
+    /// How long a starting node waits for its node lock: the session of this node's previous
+    /// run (a restart, a store closed and opened again) may not have ended on the server yet.
+    static let nodeLockWait: Duration = .seconds(3)
+
+    /// Takes the node's lock, trying every 100 ms for up to `waiting`; false if another session
+    /// still holds it then.
+    private func takeNodeLock(_ connection: PostgresConnection, waiting: Duration) async throws -> Bool {
         let key = "ticketd-node:" + options.nodeID
-        return try await connection.rows("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))", logger: logger) {
-            try $0.decode(Bool.self)
-        }.first ?? false
+        let giveUpAt = ContinuousClock.now + waiting
+        while true {
+            let taken = try await connection.rows("SELECT pg_try_advisory_lock(hashtextextended(\(key), 0))",
+                                                  logger: logger) { try $0.decode(Bool.self) }.first ?? false
+            if taken || ContinuousClock.now >= giveUpAt { return taken }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// True while this node holds the sweeper's lock. When it does not, tries to take it (at most
@@ -102,7 +112,7 @@ final class NodeLink: Sendable {
             if connection == nil || connection?.isClosed == true {
                 do {
                     let fresh = try await options.connect(role: "listen", logger: logger)
-                    if try await !takeNodeLock(fresh) {
+                    if try await !takeNodeLock(fresh, waiting: Self.nodeLockWait) {
                         logger.error("another running ticketd took this node_id while the connection was lost",
                                      metadata: ["node": "\(options.nodeID)"])
                     }
