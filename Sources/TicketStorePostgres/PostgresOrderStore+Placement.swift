@@ -42,21 +42,15 @@ extension PostgresOrderStore {
                   && $0.settings.retry.maxAttempts == settings.retry.maxAttempts
                   && $0.settings.maxQueued == settings.maxQueued }) else { return nil }
         // The queue's limit and each order's position, in order, as `place` works them out.
-        let placed = placedInBatch()
-        var queued = queue.count + placed.normal + placed.rush
-        var queuedRush = queue.rushCount + placed.rush
+        var ahead = queueAhead()
         var positions: [Int?] = []
         var w = JSONWriter(capacity: 160 * inputs.count)
         w.beginArray()
         var admitted = 0
         for input in inputs {
-            guard queued < settings.maxQueued else {
-                positions.append(nil)
-                continue
-            }
-            positions.append(input.new.priority == .rush ? queuedRush : queued)
-            queued += 1
-            if input.new.priority == .rush { queuedRush += 1 }
+            let position = ahead.admit(input.new.priority, maxQueued: settings.maxQueued)
+            positions.append(position)
+            guard position != nil else { continue }
             admitted += 1
             w.element()
             w.beginObject()
@@ -117,10 +111,8 @@ extension PostgresOrderStore {
         if let idempotency, let replay = try await storedAnswer(connection, idempotency) {
             return replay
         }
-        let placed = placedInBatch()
-        let queuedRush = queue.rushCount + placed.rush
-        let queued = queue.count + placed.normal + placed.rush
-        guard queued < settings.maxQueued else { throw StoreError.queueFull }
+        var ahead = queueAhead()
+        guard let position = ahead.admit(new.priority, maxQueued: settings.maxQueued) else { throw StoreError.queueFull }
 
         let items = OrderItemsJSON.encodeItems(new.items)
         var binds = PostgresBindings()
@@ -137,10 +129,6 @@ extension PostgresOrderStore {
         guard let (id, number, createdMS) = rows.first else { throw StoreError.numbersExhausted }
         let order = Self.placedOrder(id: id, ticket: ticket, number: number, createdMS: createdMS, new: new,
                                      settings: settings)
-        // Every queued order is claimed before a new normal one; only queued rush orders before a
-        // new rush one. (Claims earlier in this batch are not counted off: it errs high by at most
-        // a batch.)
-        let position = new.priority == .rush ? queuedRush : queued
         var response: [UInt8]?
         if let idempotency {
             let body = answer.body(order, position: position)
@@ -169,6 +157,33 @@ extension PostgresOrderStore {
         guard hash == idempotency.requestHash else { throw StoreError.idempotencyKeyReused }
         guard let order = try await fetchOrder(connection, id: orderID) else { throw StoreError.notFound }
         return Placement(order: order, position: 0, replayed: true, statusCode: code, response: Array(response.utf8))
+    }
+}
+
+extension PostgresOrderStore {
+    /// The queue ahead of a new order: what this node knows queued, with this batch's earlier
+    /// placements counted in.
+    func queueAhead() -> QueueAhead {
+        let placed = placedInBatch()
+        return QueueAhead(queued: queue.count + placed.normal + placed.rush, rush: queue.rushCount + placed.rush)
+    }
+}
+
+/// Queued orders ahead of the next placement (and the rush ones among them).
+struct QueueAhead {
+    var queued: Int
+    var rush: Int
+
+    /// The position of a new order of `priority`, counted in for the next; nil when the queue
+    /// holds `maxQueued` already. Every queued order is claimed before a new normal one, only
+    /// queued rush orders before a new rush one. (Claims earlier in the batch are not counted
+    /// off: it errs high by at most a batch.)
+    mutating func admit(_ priority: OrderPriority, maxQueued: Int) -> Int? {
+        guard queued < maxQueued else { return nil }
+        let position = priority == .rush ? rush : queued
+        queued += 1
+        if priority == .rush { rush += 1 }
+        return position
     }
 }
 

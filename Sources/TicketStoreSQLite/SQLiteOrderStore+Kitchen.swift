@@ -83,7 +83,7 @@ extension SQLiteOrderStore {
             let queued = try Row.fetchAll(db.cachedStatement(sql: SQL.claimable), arguments: [now.rfc3339, max(1, cooks.count)])
                 .map(OrderRow.order)
             guard !queued.isEmpty else { return [] }
-            let owners = queued.indices.map { cooks.indices.contains($0) ? cooks[$0] : cooks.last ?? "a cook" }
+            let owners = Array((cooks.isEmpty ? ["a cook"] : cooks).prefix(queued.count))
             let ids = Self.jsonArray(queued.map(\.id))
             let claim = Lifecycle.claim
             let oneCook = owners.allSatisfy { $0 == owners[0] }

@@ -548,10 +548,11 @@ def cmd_fanout(args):
     asyncio.run(fanout_async(base, pid, config, n, tickets, wrk_cmd))
 
 
-def cmd_conn_memory(args):
-    """RSS of a server holding N keep-alive connections, before and after one GET on each."""
+def connection_memory(args, prefix, answered):
+    """RSS of a server holding N keep-alive connections, before and after a GET PATH on each:
+    answered (`answered`), or still in flight (the server holds the request)."""
     base, pid, n, path = args[0], int(args[1]), int(args[2]), args[3]
-    prefix = os.environ.get("BENCH_PREFIX", "conn")
+    prefix = os.environ.get("BENCH_PREFIX", prefix)
     limit = raise_nofile()
     if limit < n + 100:
         sys.exit(f"bench: the open-file limit ({limit}) is too low for {n} connections")
@@ -572,57 +573,33 @@ def cmd_conn_memory(args):
 
         async def once(reader, writer):
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
+            await writer.drain()
+            if answered:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
 
         await asyncio.gather(*[once(r, w) for r, w in conns])
-        await asyncio.sleep(1.0)
-        served = rss_mb(pid)
+        await asyncio.sleep(1.0 if answered else 2.0)
+        after = rss_mb(pid)
         for _, w in conns:
             w.close()
         out(f"{prefix}_rss_before_mb", f"{before:.1f}")
         out(f"{prefix}_idle_kb_per_conn", f"{(idle - before) * 1024 / n:.1f}")
-        out(f"{prefix}_kb_per_conn", f"{(served - before) * 1024 / n:.1f}")
-        out(f"{prefix}_rss_mb", f"{served:.1f}")
+        out(f"{prefix}_kb_per_conn", f"{(after - before) * 1024 / n:.1f}")
+        out(f"{prefix}_rss_mb", f"{after:.1f}")
 
     asyncio.run(run())
+
+
+def cmd_conn_memory(args):
+    """RSS of a server holding N keep-alive connections, before and after one GET on each."""
+    connection_memory(args, "conn", answered=True)
 
 
 def cmd_held_memory(args):
     """RSS of a server holding N requests in flight (GET PATH sent on each of N connections,
     no answer yet), against the same N connections before their requests."""
-    base, pid, n, path = args[0], int(args[1]), int(args[2]), args[3]
-    prefix = os.environ.get("BENCH_PREFIX", "held")
-    limit = raise_nofile()
-    if limit < n + 100:
-        sys.exit(f"bench: the open-file limit ({limit}) is too low for {n} connections")
-    u = urllib.parse.urlsplit(base)
-
-    async def run():
-        before = rss_mb(pid)
-        gate = asyncio.Semaphore(256)
-
-        async def connect():
-            async with gate:
-                return await asyncio.open_connection(u.hostname, u.port)
-
-        conns = await asyncio.gather(*[connect() for _ in range(n)])
-        await asyncio.sleep(1.0)
-        idle = rss_mb(pid)
-        request = f"GET {path} HTTP/1.1\r\nHost: {u.hostname}\r\n\r\n".encode()
-        for _, w in conns:
-            w.write(request)
-        await asyncio.gather(*[w.drain() for _, w in conns])
-        await asyncio.sleep(2.0)
-        held = rss_mb(pid)
-        for _, w in conns:
-            w.close()
-        out(f"{prefix}_rss_before_mb", f"{before:.1f}")
-        out(f"{prefix}_idle_kb_per_conn", f"{(idle - before) * 1024 / n:.1f}")
-        out(f"{prefix}_kb_per_conn", f"{(held - before) * 1024 / n:.1f}")
-        out(f"{prefix}_rss_mb", f"{held:.1f}")
-
-    asyncio.run(run())
+    connection_memory(args, "held", answered=False)
 
 
 def cmd_startup(args):
