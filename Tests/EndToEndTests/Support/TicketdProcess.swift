@@ -234,15 +234,22 @@ final class TicketdProcess: @unchecked Sendable {
         kill(pid, signal)
     }
 
-    /// Blocks until the process ends or the deadline passes (nil).
+    /// Blocks until the process ends or the deadline passes (nil). Once it has ended, also until
+    /// what it wrote has been read (the end of both pipes, for at most 2 s more: a child it
+    /// started may hold them open), so that its last log lines are in `stderr.text`.
     func waitForExit(timeout: Double) -> ExitStatus? {
         let deadline = Date(timeIntervalSinceNow: timeout)
         condition.lock()
-        defer { condition.unlock() }
         while exitStatus == nil {
             if !condition.wait(until: deadline) { break }
         }
-        return exitStatus
+        let status = exitStatus
+        condition.unlock()
+        if status != nil {
+            stdout.waitForEnd(timeout: 2)
+            stderr.waitForEnd(timeout: 2)
+        }
+        return status
     }
 
     func waitForExit(timeout: Double) async throws -> ExitStatus? {
