@@ -8,7 +8,9 @@ import TicketCore
 /// they keep.
 ///
 /// Payload: `<sender> <w|-> <entries>`; entries `id:version:SP` comma-separated (S: a status
-/// letter, P: `r` rush or `n` normal), or `*` to reload.
+/// letter, P: `r` rush or `n` normal), an entry of a ready order followed by `:wait:cook` (its
+/// milliseconds from placement and from the claim to ready, for the console's activity: the
+/// listeners to every commit need no read), or `*` to reload.
 struct ChangeNotice: Sendable, Equatable {
     static let channel = "ticketd"
     /// PostgreSQL refuses payloads of 8,000 bytes or more.
@@ -19,6 +21,14 @@ struct ChangeNotice: Sendable, Equatable {
         var version: Int
         var status: OrderStatus
         var priority: OrderPriority
+        var waitMilliseconds: Int64? = nil
+        var cookMilliseconds: Int64? = nil
+
+        /// What listeners to every commit learn of it.
+        var change: OrderChange {
+            OrderChange(id: id, version: version, status: status, waitMilliseconds: waitMilliseconds,
+                        cookMilliseconds: cookMilliseconds)
+        }
     }
 
     /// The sending store instance (a node ignores its own notices).
@@ -28,7 +38,9 @@ struct ChangeNotice: Sendable, Equatable {
     var entries: [Entry]?
 
     static func entry(_ order: Order) -> Entry {
-        Entry(id: order.id, version: order.version, status: order.status, priority: order.priority)
+        let change = OrderChange(order)
+        return Entry(id: order.id, version: order.version, status: order.status, priority: order.priority,
+                     waitMilliseconds: change.waitMilliseconds, cookMilliseconds: change.cookMilliseconds)
     }
 
     var payload: String {
@@ -39,6 +51,9 @@ struct ChangeNotice: Sendable, Equatable {
             if !first { out += "," }
             first = false
             out += String(e.id) + ":" + String(e.version) + ":" + Self.letter(e.status) + (e.priority == .rush ? "r" : "n")
+            if let wait = e.waitMilliseconds {
+                out += ":" + String(wait) + ":" + (e.cookMilliseconds.map { String($0) } ?? "")
+            }
             if out.utf8.count > Self.payloadLimit {
                 return sender + (workAdded ? " w " : " - ") + "*"
             }
@@ -65,10 +80,16 @@ struct ChangeNotice: Sendable, Equatable {
         var list: [Entry] = []
         if !parts[2].isEmpty {
             for item in parts[2].split(separator: ",") {
-                let f = item.split(separator: ":")
-                guard f.count == 3, let id = Int64(f[0]), let version = Int(f[1]), f[2].count == 2,
+                let f = item.split(separator: ":", omittingEmptySubsequences: false)
+                guard f.count == 3 || f.count == 5, let id = Int64(f[0]), let version = Int(f[1]), f[2].count == 2,
                       let status = Self.status(f[2].first), let p = f[2].last else { return nil }
-                list.append(Entry(id: id, version: version, status: status, priority: p == "r" ? .rush : .normal))
+                var entry = Entry(id: id, version: version, status: status, priority: p == "r" ? .rush : .normal)
+                if f.count == 5 {
+                    guard let wait = Int64(f[3]) else { return nil }
+                    entry.waitMilliseconds = wait
+                    entry.cookMilliseconds = f[4].isEmpty ? nil : Int64(f[4])
+                }
+                list.append(entry)
             }
         }
         entries = list

@@ -49,7 +49,9 @@ final class ConnectionSource: Sendable {
                         guard use.attach(connection) else {
                             throw StoreError.unavailable("no database connection within \(timeout)")
                         }
-                        return try await body(connection)
+                        return try await withTaskExecutorPreference(LoopExecutor.of(connection.eventLoop)) {
+                            try await body(connection)
+                        }
                     }
                     use.finish(.success(value))
                 } catch {

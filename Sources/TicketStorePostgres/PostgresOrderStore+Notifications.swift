@@ -12,9 +12,10 @@ extension PostgresOrderStore {
                             entries: effects.changes.map(ChangeNotice.entry)).payload
     }
 
-    /// Another node's commit: the queue index follows it at once; the orders someone waits on
-    /// here (or all of them, when the board's feed listens to every commit) are re-read and
-    /// published to this node's change feed; idle cooks wake when it queued work.
+    /// Another node's commit: the queue index and the listeners to every commit (the board, the
+    /// kitchen display, the console's activity) follow it from the notification alone; the
+    /// orders someone waits on here are re-read and published to their long polls and streams;
+    /// idle cooks wake when it queued work.
     func received(_ payload: String) async {
         guard let notice = ChangeNotice(payload: payload) else {
             logger.warning("a notification that is not ticketd's on its channel; catching up", metadata: ["payload": "\(payload.prefix(80))"])
@@ -27,23 +28,22 @@ extension PostgresOrderStore {
             return
         }
         queue.apply(entries)
-        let everyCommit = changes.hasCommitListeners
         let ids = entries.compactMap { e -> Int64? in
-            if everyCommit { return e.id }
             guard let ticket = ticketsByID.ticket(e.id), changes.isWatched(ticket: ticket) else { return nil }
             return e.id
         }
+        var watched: [Order] = []
         if !ids.isEmpty {
+            noticeReads.add(1, ordering: .relaxed)
             do {
-                let orders = try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.ordersByID, binds: Self.binds(ids)))
-                changes.publish(changes: orders, workAdded: false)
+                watched = try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.ordersByID, binds: Self.binds(ids)))
             } catch {
                 needsCatchUp.store(true, ordering: .relaxed)
                 logger.warning("could not read what another node changed; the next sweep catches up",
                                metadata: ["error": "\(PostgresErrors.describe(error))"])
             }
         }
-        if notice.workAdded { changes.signalWork() }
+        changes.publish(watched: watched, committed: entries.map(\.change), workAdded: notice.workAdded)
     }
 
     /// After a gap in the notifications (the LISTEN session re-established, a reload marker, a

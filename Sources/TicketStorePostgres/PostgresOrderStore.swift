@@ -31,6 +31,9 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     let writerCache = Mutex(WriterCache())
     /// Set when a catch-up or a notification's re-read failed: the next sweep catches up.
     let needsCatchUp = Atomic<Bool>(false)
+    /// Other nodes' notifications that made this node read the orders they named (someone here
+    /// waited on one of them).
+    let noticeReads = Atomic<Int>(0)
     /// Sweeps in a row that found the queue index disagreeing with the table.
     let queueDrift = Mutex(0)
     private let ping = WriterPing()

@@ -192,16 +192,20 @@ final class PostgresWriter: Sendable {
             // as writes keep coming; the writer's own watchdog bounds each batch instead.
             try await pool.client.withConnection { connection in
                 guard stretch.attach(connection) else { return }
-                var batch = first
-                while true {
-                    await self.execute(batch, on: connection, in: stretch)
-                    // A lost connection fails the rest quickly; lease a fresh one for what follows.
-                    if connection.isClosed {
-                        guard stretch.next(self.takePending) != nil else { return }
-                        throw StoreError.unavailable("the database connection was lost")
+                // On the connection's event loop: each statement's answer resumes the batch
+                // there, and the next statement leaves from there (`LoopExecutor`).
+                try await withTaskExecutorPreference(LoopExecutor.of(connection.eventLoop)) {
+                    var batch = first
+                    while true {
+                        await self.execute(batch, on: connection, in: stretch)
+                        // A lost connection fails the rest quickly; lease a fresh one for what follows.
+                        if connection.isClosed {
+                            guard stretch.next(self.takePending) != nil else { return }
+                            throw StoreError.unavailable("the database connection was lost")
+                        }
+                        guard let next = stretch.next(self.takePending) else { return }
+                        batch = next
                     }
-                    guard let next = stretch.next(self.takePending) else { return }
-                    batch = next
                 }
             }
         } catch {
@@ -244,8 +248,10 @@ final class PostgresWriter: Sendable {
         var failure: (any Error)?
         // First without savepoints (one round trip per statement instead of three); if any
         // request fails, that transaction is rolled back and the batch runs again with a
-        // savepoint per request, so that the failing one rolls back alone.
-        var savepoints = batch.count == 1
+        // savepoint per request, so that the failing one rolls back alone. A batch of one
+        // request whose failure is its answer (a refused transition, a lost lease) has nothing
+        // else to protect: its rollback is the end of it.
+        var savepoints = false
         attempts: while true {
             effects = WriteEffects()
             failure = nil
@@ -285,6 +291,7 @@ final class PostgresWriter: Sendable {
                 }
                 if !clean {
                     try await connection.exec("ROLLBACK", logger: logger)
+                    if !savepoints, batch.count == 1, served.isEmpty, batch[0].refused { break attempts }
                     savepoints = true
                     stats.withLock { $0.reruns += 1 }
                     continue attempts
@@ -363,6 +370,9 @@ protocol PendingPostgresWrite: AnyObject, Sendable {
     /// transaction itself can no longer be used (the connection failed).
     func execute(_ connection: PostgresConnection, savepoint: Bool, logger: Logger) async throws -> Bool
     func committedEffects() -> WriteEffects?
+    /// True when it ran and failed with an answer that running it again would repeat (a
+    /// `StoreError` other than `unavailable` or `closed`).
+    var refused: Bool { get }
     func complete()
     func fail(_ error: any Error)
     /// Resumed already.
@@ -450,6 +460,14 @@ class PendingPostgresRequest<T: Sendable>: PendingPostgresWrite, @unchecked Send
         return nil
     }
 
+    var refused: Bool {
+        guard case .failure(let error)? = outcome, let store = error as? StoreError else { return false }
+        switch store {
+        case .unavailable, .closed: return false
+        default: return true
+        }
+    }
+
     func complete() {
         guard ended.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         switch outcome {
@@ -490,6 +508,8 @@ final class ParkedPostgresWrite<T: Sendable>: PendingPostgresWrite, @unchecked S
     }
 
     func committedEffects() -> WriteEffects? { outcome?.1 }
+
+    var refused: Bool { false }
 
     func complete() { end(with: outcome?.0) }
 

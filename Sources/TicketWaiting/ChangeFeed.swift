@@ -38,7 +38,7 @@ public final class ChangeFeed: Sendable {
         var ticketListeners: [String: [UInt64: Listener]] = [:]
         var subscriberCount = 0
         /// Listeners to every commit (the board's feed): each commit's changes, in order.
-        var commitListeners: [UInt64: AsyncStream<[Order]>.Continuation] = [:]
+        var commitListeners: [UInt64: AsyncStream<[OrderChange]>.Continuation] = [:]
     }
 
     private let state = Mutex(State())
@@ -147,13 +147,9 @@ public final class ChangeFeed: Sendable {
     /// True when a long poll or an SSE stream waits on `ticket` now.
     public func isWatched(ticket: String) -> Bool { state.withLock { $0.ticketListeners[ticket] != nil } }
 
-    /// True when something listens to every commit (`commits()`): a store shared by several nodes
-    /// then re-reads every order another node changed, not only the watched ones.
-    public var hasCommitListeners: Bool { state.withLock { !$0.commitListeners.isEmpty } }
-
     /// Ends every ticket subscription and waiter (shutdown: waiting pollers answer at once).
     public func finishAllSubscriptions() {
-        let (all, commits) = state.withLock { s -> ([Listener], [AsyncStream<[Order]>.Continuation]) in
+        let (all, commits) = state.withLock { s -> ([Listener], [AsyncStream<[OrderChange]>.Continuation]) in
             let all = s.ticketListeners.values.flatMap(\.values)
             let commits = Array(s.commitListeners.values)
             s.ticketListeners = [:]
@@ -170,8 +166,8 @@ public final class ChangeFeed: Sendable {
     /// Every committed change from now on, one element per commit (the board's feed, which
     /// recomputes the board after changes). A listener that falls behind keeps the newest 256
     /// commits. Ends at `finishAllSubscriptions()` or when the stream is dropped.
-    public func commits() -> AsyncStream<[Order]> {
-        let (stream, continuation) = AsyncStream<[Order]>.makeStream(bufferingPolicy: .bufferingNewest(256))
+    public func commits() -> AsyncStream<[OrderChange]> {
+        let (stream, continuation) = AsyncStream<[OrderChange]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let id = nextID()
         state.withLock { $0.commitListeners[id] = continuation }
         continuation.onTermination = { [weak self] _ in
@@ -203,25 +199,36 @@ public final class ChangeFeed: Sendable {
     /// Tells waiters what a commit changed: the orders' new states in commit order, and whether
     /// it queued claimable work. Stores call it after the commit, never before.
     public func publish(changes: [Order], workAdded: Bool) {
-        if !changes.isEmpty {
-            let (deliveries, commitListeners) = state.withLock { s -> ([(Listener, Order)], [AsyncStream<[Order]>.Continuation]) in
-                let commitListeners = s.commitListeners.isEmpty ? [] : Array(s.commitListeners.values)
-                guard !s.ticketListeners.isEmpty else { return ([], commitListeners) }
-                var out: [(Listener, Order)] = []
-                for (index, order) in changes.enumerated() {
-                    guard let listeners = s.ticketListeners[order.ticket] else { continue }
-                    // A stream gets every change; a long poll only the newest of its ticket in
-                    // the commit (the state it answers with, as a read after the commit would).
-                    let superseded = changes[(index + 1)...].contains { $0.ticket == order.ticket }
-                    for l in listeners.values {
-                        if superseded, case .waiter = l { continue }
-                        out.append((l, order))
-                    }
+        publish(watched: changes, committed: nil, workAdded: workAdded)
+    }
+
+    /// As `publish(changes:workAdded:)` for a commit this node learned of from another node:
+    /// `watched` (the changed orders someone here waits on, as read since) goes to long polls and
+    /// streams, `committed` (every change of the commit, from the notification) to the listeners
+    /// of every commit.
+    public func publish(watched: [Order], committed: [OrderChange]?, workAdded: Bool) {
+        let deliveries = state.withLock { s -> ([(Listener, Order)], [AsyncStream<[OrderChange]>.Continuation]) in
+            let commitListeners = s.commitListeners.isEmpty ? [] : Array(s.commitListeners.values)
+            guard !s.ticketListeners.isEmpty else { return ([], commitListeners) }
+            var out: [(Listener, Order)] = []
+            for (index, order) in watched.enumerated() {
+                guard let listeners = s.ticketListeners[order.ticket] else { continue }
+                // A stream gets every change; a long poll only the newest of its ticket in
+                // the commit (the state it answers with, as a read after the commit would).
+                let superseded = watched[(index + 1)...].contains { $0.ticket == order.ticket }
+                for l in listeners.values {
+                    if superseded, case .waiter = l { continue }
+                    out.append((l, order))
                 }
-                return (out, commitListeners)
             }
-            for (l, order) in deliveries { l.deliver(order) }
-            for c in commitListeners { c.yield(changes) }
+            return (out, commitListeners)
+        }
+        for (l, order) in deliveries.0 { l.deliver(order) }
+        if !deliveries.1.isEmpty {
+            let summary = committed ?? watched.map(OrderChange.init)
+            if !summary.isEmpty {
+                for c in deliveries.1 { c.yield(summary) }
+            }
         }
         if workAdded { signalWork() }
     }

@@ -23,11 +23,13 @@ struct TransitionTests {
 
             let claim = try #require(try await store.claimNext(cook: "c", leaseSeconds: 30))
             #expect(claim.order.id == b.id, "a cancelled order is never claimed")
+            let reruns = store.statistics.reruns
             await #expect(throws: StoreError.invalidTransition(InvalidTransition(from: .cooking, event: .cancel))) {
                 try await store.cancel(ticket: b.ticket)
             }
             #expect(try await env.require(id: b.id) == claim.order)
             #expect(try await env.events(id: b.id).count == 2)
+            #expect(store.statistics.reruns == reruns, "a refused request alone in its batch is not run again")
         }
     }
 

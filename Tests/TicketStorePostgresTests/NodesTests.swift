@@ -38,6 +38,7 @@ struct NodesTests {
             #expect(waiter.change?.status == .cooking)
             #expect(waiter.change?.version == 2)
             #expect(ContinuousClock.now - start < .seconds(5))
+            #expect(b.noticeReads.load(ordering: .relaxed) >= 1, "the watched order was read on B")
             waiter.close()
         }
     }
@@ -51,6 +52,26 @@ struct NodesTests {
             let claims = try await claimed.value
             #expect(claims.map(\.order.id) == [placed.id])
             #expect(try await a.order(id: placed.id)?.status == .cooking)
+        }
+    }
+
+    @Test("node B's listeners to every commit follow node A's commits from the notification alone, ready times included")
+    func commitListenersAcrossNodes() async throws {
+        try await withTwoNodes { a, b in
+            let commits = b.changes.commits()
+            let placed = try await a.place(order()).order
+            let claim = try #require(try await a.claimNext(cook: "a-cook", leaseSeconds: 30))
+            let ready = try await a.markReady(orderID: placed.id, lease: claim.lease)
+            var seen: [OrderChange] = []
+            for await changes in commits {
+                seen += changes
+                if seen.contains(where: { $0.status == .ready }) { break }
+            }
+            #expect(seen.map(\.status) == [.queued, .cooking, .ready])
+            #expect(seen.map(\.version) == [1, 2, 3])
+            #expect(seen.last == OrderChange(ready))
+            #expect(seen.last?.waitMilliseconds != nil && seen.last?.cookMilliseconds != nil)
+            #expect(b.noticeReads.load(ordering: .relaxed) == 0, "no order was read on B: nobody waits on it there")
         }
     }
 
@@ -209,7 +230,12 @@ struct NodesTests {
         let payload = ChangeNotice(sender: "x", workAdded: true, entries: many).payload
         #expect(payload.utf8.count < 8000)
         #expect(ChangeNotice(payload: payload) == ChangeNotice(sender: "x", workAdded: true, entries: nil))
-        let few = Array(many.prefix(3))
+        var few = Array(many.prefix(3))
+        few[1].status = .ready
+        few[1].waitMilliseconds = 1_234
+        few[1].cookMilliseconds = 56
+        few[2].status = .ready
+        few[2].waitMilliseconds = 7
         #expect(ChangeNotice(payload: ChangeNotice(sender: "x", workAdded: false, entries: few).payload)?.entries == few)
         try await withTwoNodes { a, b in
             for _ in 0..<30 { _ = try await a.place(order()) }

@@ -75,21 +75,17 @@ final class Activity: Sendable {
     init() {}
 
     /// Takes in one commit's changes (`now`: the store's time).
-    func record(_ changes: [Order], now: Timestamp) {
+    func record(_ changes: [OrderChange], now: Timestamp) {
         buckets.withLock { all in
             Self.withCurrent(&all, now: now) { b in
-                for order in changes {
-                    switch order.status {
-                    case .queued: if order.version == 1 { b.placed += 1 } else { b.requeued += 1 }
+                for change in changes {
+                    switch change.status {
+                    case .queued: if change.version == 1 { b.placed += 1 } else { b.requeued += 1 }
                     case .cooking: break
                     case .ready:
                         b.ready += 1
-                        if let ready = order.readyAt {
-                            b.waits.add(milliseconds: ready.milliseconds - order.createdAt.milliseconds)
-                            if let cooking = order.cookingAt {
-                                b.cooks.add(milliseconds: ready.milliseconds - cooking.milliseconds)
-                            }
-                        }
+                        if let wait = change.waitMilliseconds { b.waits.add(milliseconds: wait) }
+                        if let cook = change.cookMilliseconds { b.cooks.add(milliseconds: cook) }
                     case .pickedUp: b.pickedUp += 1
                     case .cancelled: b.cancelled += 1
                     case .failed: b.failed += 1
