@@ -36,7 +36,8 @@ extension PostgresOrderStore {
         if !ids.isEmpty {
             noticeReads.add(1, ordering: .relaxed)
             do {
-                watched = try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.ordersByID, binds: Self.binds(ids)))
+                let logger = self.logger
+                watched = try await pool.withConnection { try await $0.all(OrdersByID(ids: ids), logger: logger) }
             } catch {
                 needsCatchUp.store(true, ordering: .relaxed)
                 logger.warning("could not read what another node changed; the next sweep catches up",
@@ -73,11 +74,5 @@ extension PostgresOrderStore {
                            metadata: ["error": "\(PostgresErrors.describe(error))"])
         }
         changes.signalWork()
-    }
-
-    static func binds(_ ids: [Int64]) -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(ids)
-        return binds
     }
 }

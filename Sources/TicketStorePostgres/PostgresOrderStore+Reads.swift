@@ -37,9 +37,8 @@ extension PostgresOrderStore {
     public var queuedCount: Int { queue.count }
 
     public func order(id: Int64) async throws -> Order? {
-        var binds = PostgresBindings()
-        binds.append(id)
-        return try await pool.orders(PostgresQuery(unsafeSQL: PostgresSQL.orderByID, binds: binds)).first
+        let logger = self.logger
+        return try await pool.withConnection { try await $0.all(OrderByID(id: id), logger: logger).first }
     }
 
     public func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])? {

@@ -152,11 +152,11 @@ extension PostgresOrderStore {
     }
 
     func fetchOrder(_ connection: PostgresConnection, ticket: String) async throws -> Order? {
-        try await connection.orders("SELECT \(unescaped: PostgresSQL.columns) FROM orders WHERE ticket = \(ticket)", logger: logger).first
+        try await connection.all(TicketByTicket(ticket: ticket), logger: logger).first
     }
 
     func fetchOrder(_ connection: PostgresConnection, id: Int64) async throws -> Order? {
-        try await connection.orders("SELECT \(unescaped: PostgresSQL.columns) FROM orders WHERE id = \(id)", logger: logger).first
+        try await connection.all(OrderByID(id: id), logger: logger).first
     }
 
     // MARK: Customer
