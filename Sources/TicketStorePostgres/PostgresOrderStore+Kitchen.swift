@@ -63,51 +63,59 @@ extension PostgresOrderStore {
 
     /// The claim as a write (see `claim`): one statement that picks, numbers (the i-th picked is
     /// leased to `cooks[i]`), updates and records events, the lifecycle's claim
-    /// (`Lifecycle.claim`) written out by `sets`.
+    /// (`Lifecycle.claim`) written out by `sets` (`ClaimOrders`, prepared).
     func claimBody(cooks: [String], leaseSeconds: Double) -> WriteBody<[Claim]> {
         let nodeID = options.nodeID
         let leaseMS = Self.milliseconds(leaseSeconds)
         let cooks = cooks.isEmpty ? ["a cook"] : cooks
         return { connection, effects in
             let token = TicketID.generate()
-            var b = SQLBuilder()
-            let clock = b.bind(self.injectedNow)
-            let limitSQL = b.bind(cooks.count)
-            let tokenSQL = b.bind(token)
-            let ownersSQL = b.bind(cooks)
-            let claim = Lifecycle.claim
-            let lease = Transition.Lease(token: token, owner: cooks[0], expiresAt: Timestamp(milliseconds: 0))
-            let sets = Self.sets(claim, inputs: Transition.Inputs(lease: lease),
-                                 timing: Timing(leaseMilliseconds: leaseMS, leaseTokenSQL: "\(tokenSQL) || '.' || o.id",
-                                                leaseOwnerSQL: "(\(ownersSQL)::text[])[picked.n]"),
-                                 nodeID: nodeID, into: &b)
-            b.append("""
-                WITH clock AS MATERIALIZED (SELECT ticketd_now(\(clock)) AS now),
-                     locked AS MATERIALIZED (
-                        SELECT id, priority FROM orders
-                         WHERE status = 'queued' AND available_at <= (SELECT now FROM clock)
-                         ORDER BY priority DESC, id
-                         LIMIT \(limitSQL)
-                         FOR UPDATE SKIP LOCKED),
-                     picked AS MATERIALIZED (
-                        SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS n FROM locked),
-                     claimed AS (
-                        UPDATE orders o SET \(sets) FROM picked, clock
-                         WHERE o.id = picked.id AND o.status = 'queued'
-                        RETURNING o.*),
-                     event AS (
-                        INSERT INTO order_events (order_id, from_status, to_status, at, detail)
-                        SELECT id, 'queued', 'cooking', cooking_at,
-                               'claimed by ' || lease_owner || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
-                          FROM claimed ORDER BY id)
-                SELECT \(PostgresSQL.columns) FROM claimed ORDER BY priority DESC, id
-                """)
-            let claimed = try await connection.orders(b.query, logger: self.logger)
+            let statement = ClaimOrders(binds: Self.claimStatement(now: self.injectedNow, cooks: cooks, token: token,
+                                                                   leaseMilliseconds: leaseMS, nodeID: nodeID).binds)
+            let claimed = try await connection.all(statement, logger: self.logger)
             return claimed.map { order in
                 effects.changes.append(order)
                 return Claim(order: order, lease: "\(token).\(order.id)", leaseExpiresAt: order.leaseExpiresAt ?? order.cookingAt ?? order.createdAt)
             }
         }
+    }
+
+    /// The claim statement: its text is the same for every claim (what differs is bound), so it
+    /// is prepared once per connection (`ClaimOrders`).
+    static func claimStatement(now: Int64?, cooks: [String], token: String, leaseMilliseconds: Int64,
+                               nodeID: String) -> SQLBuilder {
+        var b = SQLBuilder()
+        let clock = b.bind(now)
+        let limitSQL = b.bind(cooks.count)
+        let tokenSQL = b.bind(token)
+        let ownersSQL = b.bind(cooks)
+        let lease = Transition.Lease(token: token, owner: cooks.first ?? "a cook", expiresAt: Timestamp(milliseconds: 0))
+        let sets = Self.sets(Lifecycle.claim, inputs: Transition.Inputs(lease: lease),
+                             timing: Timing(leaseMilliseconds: leaseMilliseconds, leaseTokenSQL: "\(tokenSQL) || '.' || o.id",
+                                            leaseOwnerSQL: "(\(ownersSQL)::text[])[picked.n]"),
+                             nodeID: nodeID, into: &b)
+        b.append("""
+            WITH clock AS MATERIALIZED (SELECT ticketd_now(\(clock)) AS now),
+                 locked AS MATERIALIZED (
+                    SELECT id, priority FROM orders
+                     WHERE status = 'queued' AND available_at <= (SELECT now FROM clock)
+                     ORDER BY priority DESC, id
+                     LIMIT \(limitSQL)
+                     FOR UPDATE SKIP LOCKED),
+                 picked AS MATERIALIZED (
+                    SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS n FROM locked),
+                 claimed AS (
+                    UPDATE orders o SET \(sets) FROM picked, clock
+                     WHERE o.id = picked.id AND o.status = 'queued'
+                    RETURNING o.*),
+                 event AS (
+                    INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+                    SELECT id, 'queued', 'cooking', cooking_at,
+                           'claimed by ' || lease_owner || ' (attempt ' || attempts || ' of ' || max_attempts || ')'
+                      FROM claimed ORDER BY id)
+            SELECT \(PostgresSQL.columns) FROM claimed ORDER BY priority DESC, id
+            """)
+        return b
     }
 
     /// Extends the lease to `leaseSeconds` from the database's now. Throws `leaseLost` if it no
@@ -151,17 +159,36 @@ extension PostgresOrderStore {
 
     func markReady(_ connection: PostgresConnection, _ held: [(Int64, String)],
                    effects: inout WriteEffects) async throws -> [Result<Order, StoreError>] {
-        guard case .success(let transition) = Lifecycle.apply(.done, to: .cooking) else { return [] }
+        let statement = MarkOrdersReady(binds: Self.markReadyStatement(now: injectedNow, ids: held.map(\.0),
+                                                                       leases: held.map(\.1), nodeID: options.nodeID).binds)
+        let ready = try await connection.all(statement, logger: logger)
+        let byID = Dictionary(ready.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        effects.changes.append(contentsOf: ready)
+        var results: [Result<Order, StoreError>] = []
+        for (id, _) in held {
+            if let order = byID[id] {
+                results.append(.success(order))
+            } else {
+                results.append(.failure(try await Self.leaseError(connection, orderID: id, logger: logger)))
+            }
+        }
+        return results
+    }
+
+    /// The ready statement of several claims, guarded by id, cooking, the claim's own lease and
+    /// the lease not run out; the same text every time (`MarkOrdersReady`, prepared).
+    static func markReadyStatement(now: Int64?, ids: [Int64], leases: [String], nodeID: String) -> SQLBuilder {
         var b = SQLBuilder()
-        let clock = b.bind(injectedNow)
-        let ids = b.bind(held.map(\.0))
-        let leases = b.bind(held.map(\.1))
-        let sets = Self.sets(transition, inputs: Transition.Inputs(), timing: Timing(), nodeID: options.nodeID, into: &b)
+        guard case .success(let transition) = Lifecycle.apply(.done, to: .cooking) else { return b }
+        let clock = b.bind(now)
+        let idsSQL = b.bind(ids)
+        let leasesSQL = b.bind(leases)
+        let sets = Self.sets(transition, inputs: Transition.Inputs(), timing: Timing(), nodeID: nodeID, into: &b)
         b.append("""
             WITH clock AS MATERIALIZED (SELECT ticketd_now(\(clock)) AS now),
                  held AS MATERIALIZED (
                     SELECT h.id, h.lease, o.lease_owner
-                      FROM unnest(\(ids)::bigint[], \(leases)::text[]) AS h(id, lease)
+                      FROM unnest(\(idsSQL)::bigint[], \(leasesSQL)::text[]) AS h(id, lease)
                       JOIN orders o ON o.id = h.id),
                  changed AS (
                     UPDATE orders o SET \(sets) FROM held, clock
@@ -174,18 +201,7 @@ extension PostgresOrderStore {
                       FROM changed JOIN held ON held.id = changed.id, clock ORDER BY changed.id)
             SELECT \(PostgresSQL.columns) FROM changed
             """)
-        let ready = try await connection.orders(b.query, logger: logger)
-        let byID = Dictionary(ready.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        effects.changes.append(contentsOf: ready)
-        var results: [Result<Order, StoreError>] = []
-        for (id, _) in held {
-            if let order = byID[id] {
-                results.append(.success(order))
-            } else {
-                results.append(.failure(try await Self.leaseError(connection, orderID: id, logger: logger)))
-            }
-        }
-        return results
+        return b
     }
 
     /// Reports a failed attempt. With `retry` and attempts left the order goes back to the queue

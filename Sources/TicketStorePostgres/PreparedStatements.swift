@@ -79,3 +79,27 @@ extension PostgresConnection {
         return out
     }
 }
+
+/// The kitchen's claim of several orders (`PostgresOrderStore.claimStatement`): built once for
+/// its text, which no claim changes; each claim binds its own values in the same places.
+struct ClaimOrders: PostgresPreparedStatement {
+    typealias Row = Order
+    static let sql = PostgresOrderStore.claimStatement(now: nil, cooks: ["a cook"], token: "", leaseMilliseconds: 0,
+                                                       nodeID: "").sql
+    let binds: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { binds }
+
+    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+}
+
+/// Several claims made ready (`PostgresOrderStore.markReadyStatement`), prepared as `ClaimOrders`.
+struct MarkOrdersReady: PostgresPreparedStatement {
+    typealias Row = Order
+    static let sql = PostgresOrderStore.markReadyStatement(now: nil, ids: [], leases: [], nodeID: "").sql
+    let binds: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { binds }
+
+    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+}
