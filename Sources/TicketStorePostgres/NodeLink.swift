@@ -18,6 +18,8 @@ final class NodeLink: Sendable {
     private struct State {
         var connection: PostgresConnection?
         var isSweeper = false
+        /// The connection's LISTEN is in place (notifications committed from now on arrive).
+        var listening = false
         var lastSweeperAttempt: ContinuousClock.Instant?
         var everConnected = false
     }
@@ -29,6 +31,9 @@ final class NodeLink: Sendable {
     }
 
     var isConnected: Bool { state.withLock { $0.connection.map { !$0.isClosed } ?? false } }
+
+    /// True once this session listens: every later commit's notification reaches it.
+    var isListening: Bool { state.withLock { $0.listening && ($0.connection.map { !$0.isClosed } ?? false) } }
 
     /// Connects and takes the node's lock. Throws `StoreOpenError.cannotOpen` when PostgreSQL
     /// cannot be reached or another running node holds this `node_id`.
@@ -132,6 +137,7 @@ final class NodeLink: Sendable {
             do {
                 try await connection.listen(on: ChangeNotice.channel) { notifications in
                     backoff = 0.1
+                    state.withLock { $0.listening = true }
                     // Whatever committed while nobody listened: re-read (the first time too: commits
                     // between opening and listening).
                     await onCatchUp()
@@ -147,6 +153,7 @@ final class NodeLink: Sendable {
             }
             // The session is gone, and with it the locks.
             state.withLock { s in
+                s.listening = false
                 if s.isSweeper { s.isSweeper = false }
                 s.connection = nil
             }
@@ -159,7 +166,7 @@ final class NodeLink: Sendable {
     /// Closes the session (its locks go with it).
     func close() async {
         let connection = state.withLock { s -> PostgresConnection? in
-            defer { s.connection = nil; s.isSweeper = false }
+            defer { s.connection = nil; s.isSweeper = false; s.listening = false }
             return s.connection
         }
         try? await connection?.close()

@@ -11,6 +11,7 @@ public enum PostgresMigrations {
     /// (identifier, SQL) in the order they apply. The identifier is the file name without `.sql`.
     public static let all: [(identifier: String, sql: String)] = [
         ("0001_initial", String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
+        ("0002_number_sequence", String(decoding: PackageResources._002_number_sequence_sql, as: UTF8.self)),
     ]
 
     /// The newest migration this binary knows.

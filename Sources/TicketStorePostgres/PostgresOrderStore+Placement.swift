@@ -1,3 +1,4 @@
+import Synchronization
 import PostgresNIO
 import TicketCore
 import TicketStore
@@ -14,14 +15,15 @@ extension PostgresOrderStore {
     public func place(_ new: NewOrder, idempotency: IdempotencyKey?, answer: PlacementAnswer) async throws -> Placement {
         let settings = self.settings
         let ticket = TicketID.generateTicket(at: now())
+        let number = NumberTaken()
         let body: WriteBody<Placement> = { connection, effects in
             try await self.place(connection, new, ticket: ticket, idempotency: idempotency, answer: answer,
-                                 settings: settings, effects: &effects)
+                                 settings: settings, number: number, effects: &effects)
         }
         let placement: Placement
         if idempotency == nil {
             // Without a key, the placements next to it in the batch share one statement.
-            let input = PlacementInput(new: new, ticket: ticket, answer: answer, settings: settings)
+            let input = PlacementInput(new: new, ticket: ticket, answer: answer, settings: settings, number: number)
             placement = try await writer.write(together: Together(input: input) { connection, inputs in
                 try await self.placeTogether(connection, inputs)
             }, body)
@@ -33,8 +35,8 @@ extension PostgresOrderStore {
     }
 
     /// Several placements without an Idempotency-Key in one statement (`PostgresSQL.placeMany`):
-    /// the same checks and results as `place` one by one, in their order. Nil (each then runs
-    /// alone) when their settings differ or not every order got a number.
+    /// the same checks and results as `place` one by one, in their order (those past the free
+    /// numbers refused alone). Nil (each then runs alone) when their settings differ.
     func placeTogether(_ connection: PostgresConnection,
                        _ inputs: [PlacementInput]) async throws -> [Result<(Placement, WriteEffects), any Error>]? {
         guard let settings = inputs.first?.settings,
@@ -75,14 +77,19 @@ extension PostgresOrderStore {
             for (id, ticket, number, created) in try await connection.all(PlaceOrders(binds: binds), logger: logger) {
                 rows[ticket] = (id, number, created)
             }
-            guard rows.count == admitted else { return nil }
         }
         var results: [Result<(Placement, WriteEffects), any Error>] = []
         for (input, position) in zip(inputs, positions) {
-            guard let position, let (id, number, createdMS) = rows[input.ticket] else {
+            guard let position else {
                 results.append(.failure(StoreError.queueFull))
                 continue
             }
+            // Past the free numbers (the statement numbers them in order and stops there).
+            guard let (id, number, createdMS) = rows[input.ticket] else {
+                results.append(.failure(StoreError.numbersExhausted))
+                continue
+            }
+            input.number.keep(number)
             let order = Self.placedOrder(id: id, ticket: input.ticket, number: number, createdMS: createdMS,
                                          new: input.new, settings: input.settings)
             countPlacedInBatch(input.new.priority)
@@ -107,7 +114,8 @@ extension PostgresOrderStore {
     }
 
     func place(_ connection: PostgresConnection, _ new: NewOrder, ticket: String, idempotency: IdempotencyKey?,
-               answer: PlacementAnswer, settings: StoreSettings, effects: inout WriteEffects) async throws -> Placement {
+               answer: PlacementAnswer, settings: StoreSettings, number taken: NumberTaken,
+               effects: inout WriteEffects) async throws -> Placement {
         if let idempotency, let replay = try await storedAnswer(connection, idempotency) {
             return replay
         }
@@ -125,8 +133,18 @@ extension PostgresOrderStore {
         binds.append(new.note)
         binds.append(settings.retry.maxAttempts)
         binds.append(new.cookSeconds)
-        let rows = try await connection.all(PlaceOrder(binds: binds), logger: logger)
+        binds.append(taken.number)
+        let rows: [(Int64, Int, Int64)]
+        do {
+            rows = try await connection.all(PlaceOrder(binds: binds), logger: logger)
+        } catch where taken.number != nil && PostgresErrors.constraint(error) == "orders_live_number" {
+            // The number its first run took went round to a live order meanwhile (the sequence
+            // turned once during the batch): a fresh number.
+            taken.keep(nil)
+            throw RunAgain()
+        }
         guard let (id, number, createdMS) = rows.first else { throw StoreError.numbersExhausted }
+        taken.keep(number)
         let order = Self.placedOrder(id: id, ticket: ticket, number: number, createdMS: createdMS, new: new,
                                      settings: settings)
         var response: [UInt8]?
@@ -193,4 +211,17 @@ struct PlacementInput: Sendable {
     let ticket: String
     let answer: PlacementAnswer
     let settings: StoreSettings
+    let number: NumberTaken
+}
+
+/// The ticket number a placement's first run took. A number taken from the sequence is not
+/// given back when its transaction rolls back; a placement whose batch runs again (a request
+/// beside it failed) places its order with the same number, so the numbers given stay without a
+/// gap.
+final class NumberTaken: Sendable {
+    private let taken = Mutex<Int?>(nil)
+
+    var number: Int? { taken.withLock { $0 } }
+
+    func keep(_ number: Int?) { taken.withLock { $0 = number } }
 }

@@ -210,7 +210,7 @@ public final class PostgresOrderStore: OrderStore, Sendable {
     public func holdsSweeperRole() async -> Bool { await link.holdsSweeperRole() }
 
     /// True while the node's own session (LISTEN) is connected.
-    public var isListening: Bool { link.isConnected }
+    public var isListening: Bool { link.isListening }
 }
 
 /// The tickets of orders this node has read, by order id, in two generations (a bounded map):

@@ -40,12 +40,13 @@ enum PostgresSQL {
     static let orderExists = "SELECT EXISTS (SELECT 1 FROM orders WHERE id = $1)"
 
     // Placement
-    /// Takes the next free number (the counter's row lock serialises numbering across nodes until
-    /// this batch commits), inserts the order and its first event: one statement. No row: every
-    /// number is live.
+    /// Takes the next free number after the last one given (`ticket_numbers`, any node's), or
+    /// $10 when the placement runs again with the number its first run took; inserts the order
+    /// and its first event: one statement. No row: every number is live.
     static let place = """
         WITH clock AS MATERIALIZED (SELECT ticketd_now($1) AS now),
-             taken AS MATERIALIZED (SELECT ticketd_take_number($2::integer) AS number),
+             taken AS MATERIALIZED (
+                SELECT COALESCE($10::bigint::integer, (ticketd_take_numbers($2::integer, 1))[1]) AS number),
              placed AS (
                 INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
                                     max_attempts, cook_seconds, available_at, created_at)
@@ -58,9 +59,9 @@ enum PostgresSQL {
         SELECT id, number, ticketd_ms(created_at) FROM placed
         """
     /// Several placements in one statement (`placeTogether`): $3 is a JSON array of the orders
-    /// (`n` their place in it), $4 how many; a number for each in their order, from the last one
-    /// given, by the same function one at a time (each call sees the counter the one before it
-    /// moved). An order that got no number (none free) is not inserted: the caller sees fewer rows.
+    /// (`n` their place in it), $4 how many; numbers for them in their order, from the last one
+    /// given (`ticketd_take_numbers`). Orders past the free numbers are not inserted: the caller
+    /// sees the first rows only.
     static let placeMany = """
         WITH clock AS MATERIALIZED (SELECT ticketd_now($1) AS now),
              input AS MATERIALIZED (
@@ -68,7 +69,8 @@ enum PostgresSQL {
                     AS i(n integer, ticket text, priority text, items json, customer text, note text,
                          cook_seconds double precision)),
              taken AS MATERIALIZED (
-                SELECT g AS n, ticketd_take_number($2::integer) AS number FROM generate_series(1, $4::integer) AS g),
+                SELECT t.n::integer AS n, t.number
+                  FROM unnest(ticketd_take_numbers($2::integer, $4::integer)) WITH ORDINALITY AS t(number, n)),
              placed AS (
                 INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
                                     max_attempts, cook_seconds, available_at, created_at)
