@@ -94,10 +94,31 @@ extension PostgresOrderStore {
         case .success(let t): transition = t
         case .failure(let invalid): throw StoreError.invalidTransition(invalid)
         }
+        let b = transitionStatement(transition, orderID: order.id, status: order.status, version: order.version,
+                                    leaseToken: leaseToken, leaseMustHold: leaseMustHold, detail: detail,
+                                    inputs: inputs, timing: timing, now: now, nodeID: nodeID)
+        // The commonest transitions (a customer's cancel and pickup, an expiry) share one text:
+        // that one is prepared (`FinishOrder`); the rest are parsed each time.
+        let rows = b.sql == FinishOrder.sql
+            ? try await connection.all(FinishOrder(binds: b.binds), logger: logger)
+            : try await connection.orders(b.query, logger: logger)
+        guard let updated = rows.first else {
+            if leaseToken != nil { throw try await leaseError(connection, orderID: order.id, logger: logger) }
+            throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
+        }
+        return updated
+    }
+
+    /// The guarded statement of `transition` on the order `orderID` as read (`status`, `version`):
+    /// updates the row, records the event, returns the new row. Its text depends only on the
+    /// transition and which guards and inputs are given; the values are bound.
+    static func transitionStatement(_ transition: Transition, orderID: Int64, status: OrderStatus, version: Int,
+                                    leaseToken: String?, leaseMustHold: Bool, detail: String?,
+                                    inputs: Transition.Inputs, timing: Timing, now: Int64?, nodeID: String) -> SQLBuilder {
         var b = SQLBuilder()
         let clock = b.bind(now)
         let sets = Self.sets(transition, inputs: inputs, timing: timing, nodeID: nodeID, into: &b)
-        var guards = "o.id = \(b.bind(order.id)) AND o.status = \(b.bind(order.status.rawValue)) AND o.version = \(b.bind(order.version))"
+        var guards = "o.id = \(b.bind(orderID)) AND o.status = \(b.bind(status.rawValue)) AND o.version = \(b.bind(version))"
         if let leaseToken { guards += " AND o.lease_token = \(b.bind(leaseToken))" }
         if leaseMustHold { guards += " AND o.lease_expires_at >= clock.now" }
         let from = b.bind(transition.from.rawValue)
@@ -110,11 +131,7 @@ extension PostgresOrderStore {
                            SELECT changed.id, \(from), \(to), clock.now, \(detailSQL)::text FROM changed, clock)
             SELECT \(PostgresSQL.columns) FROM changed
             """)
-        guard let updated = try await connection.orders(b.query, logger: logger).first else {
-            if leaseToken != nil { throw try await leaseError(connection, orderID: order.id, logger: logger) }
-            throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
-        }
-        return updated
+        return b
     }
 
     static func leaseError(_ connection: PostgresConnection, orderID: Int64, logger: Logger) async throws -> StoreError {

@@ -103,3 +103,22 @@ struct MarkOrdersReady: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
 }
+
+/// The transition into a final state from queued or ready (a customer's cancel, a pickup, an
+/// expiry, an operator's cancel of a queued or ready order): one text for all of them
+/// (`PostgresOrderStore.transitionStatement`), prepared; a transition whose text differs runs
+/// unprepared.
+struct FinishOrder: PostgresPreparedStatement {
+    typealias Row = Order
+    static let sql: String = {
+        guard case .success(let finish) = Lifecycle.apply(.cancel, to: .queued) else { return "" }
+        return PostgresOrderStore.transitionStatement(
+            finish, orderID: 0, status: .queued, version: 1, leaseToken: nil, leaseMustHold: false, detail: "",
+            inputs: Transition.Inputs(), timing: PostgresOrderStore.Timing(), now: nil, nodeID: "").sql
+    }()
+    let binds: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { binds }
+
+    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+}

@@ -37,3 +37,29 @@ struct MigrationTests {
         }
     }
 }
+
+@Suite("PostgreSQL: prepared statements")
+struct PreparedStatementTests {
+    @Test("a customer's cancel, a pickup, an expiry and an operator's cancel of a queued or ready order share the prepared text")
+    func finishTransitionsShareOneText() throws {
+        #expect(!FinishOrder.sql.isEmpty)
+        let cases: [(OrderEvent, OrderStatus)] = [(.cancel, .queued), (.pickup, .ready), (.expire, .ready),
+                                                  (.operatorCancel, .queued), (.operatorCancel, .ready)]
+        for (event, status) in cases {
+            guard case .success(let t) = Lifecycle.apply(event, to: status) else {
+                Issue.record("\(event) from \(status) is refused")
+                continue
+            }
+            let b = PostgresOrderStore.transitionStatement(t, orderID: 7, status: status, version: 3, leaseToken: nil,
+                                                          leaseMustHold: false, detail: "x", inputs: Transition.Inputs(),
+                                                          timing: PostgresOrderStore.Timing(), now: nil, nodeID: "n")
+            #expect(b.sql == FinishOrder.sql, "\(event) from \(status)")
+        }
+        // One that releases a lease has a text of its own.
+        guard case .success(let cooking) = Lifecycle.apply(.operatorCancel, to: .cooking) else { return }
+        let other = PostgresOrderStore.transitionStatement(cooking, orderID: 7, status: .cooking, version: 3, leaseToken: nil,
+                                                          leaseMustHold: false, detail: "x", inputs: Transition.Inputs(),
+                                                          timing: PostgresOrderStore.Timing(), now: nil, nodeID: "n")
+        #expect(other.sql != FinishOrder.sql)
+    }
+}
