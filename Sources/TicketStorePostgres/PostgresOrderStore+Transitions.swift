@@ -115,10 +115,31 @@ extension PostgresOrderStore {
     static func transitionStatement(_ transition: Transition, orderID: Int64, status: OrderStatus, version: Int,
                                     leaseToken: String?, leaseMustHold: Bool, detail: String?,
                                     inputs: Transition.Inputs, timing: Timing, now: Int64?, nodeID: String) -> SQLBuilder {
+        transitionStatement(transition, target: .row(id: orderID, version: version), status: status, leaseToken: leaseToken,
+                            leaseMustHold: leaseMustHold, detail: detail, inputs: inputs, timing: timing, now: now,
+                            nodeID: nodeID)
+    }
+
+    /// The row a transition's statement changes: the one read (by id, at the version read), or
+    /// the order of a ticket in the status the transition starts from (no read before).
+    enum TransitionTarget {
+        case row(id: Int64, version: Int)
+        case ticket(String)
+    }
+
+    static func transitionStatement(_ transition: Transition, target: TransitionTarget, status: OrderStatus,
+                                    leaseToken: String?, leaseMustHold: Bool, detail: String?,
+                                    inputs: Transition.Inputs, timing: Timing, now: Int64?, nodeID: String) -> SQLBuilder {
         var b = SQLBuilder()
         let clock = b.bind(now)
         let sets = Self.sets(transition, inputs: inputs, timing: timing, nodeID: nodeID, into: &b)
-        var guards = "o.id = \(b.bind(orderID)) AND o.status = \(b.bind(status.rawValue)) AND o.version = \(b.bind(version))"
+        var guards: String
+        switch target {
+        case .row(let id, let version):
+            guards = "o.id = \(b.bind(id)) AND o.status = \(b.bind(status.rawValue)) AND o.version = \(b.bind(version))"
+        case .ticket(let ticket):
+            guards = "o.ticket = \(b.bind(ticket)) AND o.status = \(b.bind(status.rawValue))"
+        }
         if let leaseToken { guards += " AND o.lease_token = \(b.bind(leaseToken))" }
         if leaseMustHold { guards += " AND o.lease_expires_at >= clock.now" }
         let from = b.bind(transition.from.rawValue)
@@ -179,13 +200,31 @@ extension PostgresOrderStore {
     // MARK: Customer
 
     public func cancel(ticket: String) async throws -> Order {
-        try await transitionOrder(find: { try await self.fetchOrder($0, ticket: ticket) }, event: .cancel,
-                                  detail: "cancelled by the customer")
+        try await finish(ticket: ticket, event: .cancel, from: .queued, detail: "cancelled by the customer")
     }
 
     public func pickup(ticket: String) async throws -> Order {
-        try await transitionOrder(find: { try await self.fetchOrder($0, ticket: ticket) }, event: .pickup,
-                                  detail: "picked up")
+        try await finish(ticket: ticket, event: .pickup, from: .ready, detail: "picked up")
+    }
+
+    /// A customer's cancel or pickup: first one statement straight at the ticket's row, guarded by
+    /// the status the event applies to (`FinishByTicket`, prepared: no read before it); when that
+    /// matches no row, as any transition (the order read, the lifecycle's refusal).
+    func finish(ticket: String, event: OrderEvent, from status: OrderStatus, detail: String) async throws -> Order {
+        let nodeID = options.nodeID
+        return try await writer.write { connection, effects in
+            if case .success(let transition) = Lifecycle.apply(event, to: status) {
+                let b = Self.transitionStatement(transition, target: .ticket(ticket), status: status, leaseToken: nil,
+                                                 leaseMustHold: false, detail: detail, inputs: Transition.Inputs(),
+                                                 timing: Timing(), now: self.injectedNow, nodeID: nodeID)
+                if let updated = try await connection.all(FinishByTicket(binds: b.binds), logger: self.logger).first {
+                    effects.changes.append(updated)
+                    return updated
+                }
+            }
+            guard let order = try await self.fetchOrder(connection, ticket: ticket) else { throw StoreError.notFound }
+            return try await self.transition(connection, order, event, detail: detail, effects: &effects)
+        }
     }
 
     // MARK: Operator

@@ -122,3 +122,20 @@ struct FinishOrder: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
 }
+
+/// A customer's cancel or pickup straight at the ticket's row (`PostgresOrderStore.finish`):
+/// one text for both, prepared.
+struct FinishByTicket: PostgresPreparedStatement {
+    typealias Row = Order
+    static let sql: String = {
+        guard case .success(let finish) = Lifecycle.apply(.cancel, to: .queued) else { return "" }
+        return PostgresOrderStore.transitionStatement(
+            finish, target: .ticket(""), status: .queued, leaseToken: nil, leaseMustHold: false, detail: "",
+            inputs: Transition.Inputs(), timing: PostgresOrderStore.Timing(), now: nil, nodeID: "").sql
+    }()
+    let binds: PostgresBindings
+
+    func makeBindings() -> PostgresBindings { binds }
+
+    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+}

@@ -61,5 +61,13 @@ struct PreparedStatementTests {
                                                           leaseMustHold: false, detail: "x", inputs: Transition.Inputs(),
                                                           timing: PostgresOrderStore.Timing(), now: nil, nodeID: "n")
         #expect(other.sql != FinishOrder.sql)
+        // A customer's cancel and pickup straight at the ticket share the other prepared text.
+        for (event, status) in [(OrderEvent.cancel, OrderStatus.queued), (.pickup, .ready)] {
+            guard case .success(let t) = Lifecycle.apply(event, to: status) else { continue }
+            let b = PostgresOrderStore.transitionStatement(t, target: .ticket("abc"), status: status, leaseToken: nil,
+                                                          leaseMustHold: false, detail: "x", inputs: Transition.Inputs(),
+                                                          timing: PostgresOrderStore.Timing(), now: nil, nodeID: "n")
+            #expect(b.sql == FinishByTicket.sql, "\(event) from \(status)")
+        }
     }
 }
