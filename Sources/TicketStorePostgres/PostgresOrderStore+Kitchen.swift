@@ -63,16 +63,16 @@ extension PostgresOrderStore {
 
     /// The claim as a write (see `claim`): one statement that picks, numbers (the i-th picked is
     /// leased to `cooks[i]`), updates and records events, the lifecycle's claim
-    /// (`Lifecycle.claim`) written out by `sets` (`ClaimOrders`, prepared).
+    /// (`Lifecycle.claim`) written out by `sets`.
     func claimBody(cooks: [String], leaseSeconds: Double) -> WriteBody<[Claim]> {
         let nodeID = options.nodeID
         let leaseMS = Self.milliseconds(leaseSeconds)
         let cooks = cooks.isEmpty ? ["a cook"] : cooks
         return { connection, effects in
             let token = TicketID.generate()
-            let statement = ClaimOrders(binds: Self.claimStatement(now: self.injectedNow, cooks: cooks, token: token,
-                                                                   leaseMilliseconds: leaseMS, nodeID: nodeID).binds)
-            let claimed = try await connection.all(statement, logger: self.logger)
+            let statement = Self.claimStatement(now: self.injectedNow, cooks: cooks, token: token,
+                                                leaseMilliseconds: leaseMS, nodeID: nodeID)
+            let claimed = try await connection.orders(statement.query, logger: self.logger)
             return claimed.map { order in
                 effects.changes.append(order)
                 return Claim(order: order, lease: "\(token).\(order.id)", leaseExpiresAt: order.leaseExpiresAt ?? order.cookingAt ?? order.createdAt)
@@ -80,8 +80,7 @@ extension PostgresOrderStore {
         }
     }
 
-    /// The claim statement: its text is the same for every claim (what differs is bound), so it
-    /// is prepared once per connection (`ClaimOrders`).
+    /// The claim statement (planned each time: see `PreparedStatements.swift`).
     static func claimStatement(now: Int64?, cooks: [String], token: String, leaseMilliseconds: Int64,
                                nodeID: String) -> SQLBuilder {
         var b = SQLBuilder()
@@ -159,9 +158,9 @@ extension PostgresOrderStore {
 
     func markReady(_ connection: PostgresConnection, _ held: [(Int64, String)],
                    effects: inout WriteEffects) async throws -> [Result<Order, StoreError>] {
-        let statement = MarkOrdersReady(binds: Self.markReadyStatement(now: injectedNow, ids: held.map(\.0),
-                                                                       leases: held.map(\.1), nodeID: options.nodeID).binds)
-        let ready = try await connection.all(statement, logger: logger)
+        let statement = Self.markReadyStatement(now: injectedNow, ids: held.map(\.0), leases: held.map(\.1),
+                                                nodeID: options.nodeID)
+        let ready = try await connection.orders(statement.query, logger: logger)
         let byID = Dictionary(ready.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         effects.changes.append(contentsOf: ready)
         var results: [Result<Order, StoreError>] = []
@@ -176,7 +175,7 @@ extension PostgresOrderStore {
     }
 
     /// The ready statement of several claims, guarded by id, cooking, the claim's own lease and
-    /// the lease not run out; the same text every time (`MarkOrdersReady`, prepared).
+    /// the lease not run out (planned each time).
     static func markReadyStatement(now: Int64?, ids: [Int64], leases: [String], nodeID: String) -> SQLBuilder {
         var b = SQLBuilder()
         guard case .success(let transition) = Lifecycle.apply(.done, to: .cooking) else { return b }
