@@ -25,6 +25,8 @@ final class QueueMirror: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When a change last reached the mirror (monotonic nanoseconds; 0: never).
+    private let changedAt = Atomic<UInt64>(0)
     static let keptFinals = 65_536
 
     init() {}
@@ -46,6 +48,7 @@ final class QueueMirror: Sendable {
     /// seen is ignored.
     func apply(_ entries: [ChangeNotice.Entry]) {
         guard !entries.isEmpty else { return }
+        changedAt.store(monotonicNanoseconds(), ordering: .relaxed)
         state.withLock { s in
             s.duringRebuild?.append(contentsOf: entries)
             for e in entries { Self.apply(e, to: &s) }
@@ -69,6 +72,16 @@ final class QueueMirror: Sendable {
         }
     }
 
+    /// Nanoseconds since a change last reached the mirror (its own node's commits, another node's
+    /// notification, a rebuild); nil when none ever did.
+    var quietNanoseconds: UInt64? {
+        let at = changedAt.load(ordering: .relaxed)
+        return at == 0 ? nil : monotonicNanoseconds() &- at
+    }
+
+    /// An opaque mark of the mirror's last change: equal marks, nothing changed in between.
+    var changeMark: UInt64 { changedAt.load(ordering: .relaxed) }
+
     /// Marks the start of a rebuild: changes applied from now on are kept to be applied again.
     func beginRebuild() {
         state.withLock { $0.duringRebuild = [] }
@@ -77,6 +90,7 @@ final class QueueMirror: Sendable {
     /// Replaces the queue with `queued` (id, priority, version; read after `beginRebuild`), then
     /// applies again what arrived meanwhile.
     func finishRebuild(_ queued: [(id: Int64, priority: OrderPriority, version: Int)]) {
+        changedAt.store(monotonicNanoseconds(), ordering: .relaxed)
         state.withLock { s in
             let arrived = s.duringRebuild ?? []
             s.duringRebuild = nil

@@ -235,6 +235,39 @@ struct NodesTests {
         }
     }
 
+    @Test("the sweep rebuilds a queue index that disagrees with the table, once its node is quiet")
+    func driftRebuiltWhenQuiet() async throws {
+        try await withTwoNodes { a, b in
+            for _ in 0..<3 { _ = try await a.place(order()) }
+            try await waitUntil("B's queue index holds A's orders") { b.queuedCount == 3 }
+            // A queued row nobody announced (written behind every node's back).
+            try await a.pool.withConnection { connection in
+                try await connection.exec("""
+                    INSERT INTO orders (ticket, number, status, priority, items, max_attempts, available_at, created_at)
+                    VALUES ('behind-the-back', 900, 'queued', 'normal', '[]', 3, now(), now())
+                    """, logger: a.logger)
+            }
+            // Busy (a change reached B's index just now): the sweep does not compare. (A sweep
+            // that a slow machine starts too late to count as busy is skipped.)
+            var known = 3
+            for _ in 0..<2 {
+                _ = try await a.place(order())
+                known += 1
+                try await waitUntil("B's queue index holds A's new order") { b.queuedCount == known }
+                guard (b.queue.quietNanoseconds ?? .max) < PostgresOrderStore.driftQuiet / 2 else { continue }
+                _ = try await b.sweepOutsideWrites()
+            }
+            #expect(b.queuedCount == known, "compared while busy")
+            // Quiet: two sweeps that find the same disagreement rebuild it.
+            try await waitUntil("B's queue index quiet") {
+                (b.queue.quietNanoseconds ?? 0) > PostgresOrderStore.driftQuiet
+            }
+            _ = try await b.sweepOutsideWrites()
+            _ = try await b.sweepOutsideWrites()
+            #expect(b.queuedCount == known + 1)
+        }
+    }
+
     @Test("a payload past the limit becomes a reload marker; a node receiving one catches up")
     func reloadMarker() async throws {
         let many = (1...2000).map { ChangeNotice.Entry(id: Int64($0), version: 1, status: .queued, priority: .normal) }
