@@ -11,47 +11,41 @@ import TicketCore
 /// runs PostgreSQL may keep a generic plan, chosen with the statistics of that moment. The
 /// kitchen's claim and ready statements (one per batch) were prepared for a while: the lifecycle
 /// then measured 1,446–5,232 orders/s from run to run, against 3,253–3,733 planned each time.
-struct TicketByTicket: PostgresPreparedStatement {
-    typealias Row = Order
-    static let sql = PostgresSQL.orderByTicket
-    let ticket: String
-
-    func makeBindings() -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(ticket)
-        return binds
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+/// A prepared statement whose rows are whole orders (`OrderRecord.columns`), with its values
+/// bound when it is made.
+protocol OrderRowsStatement: PostgresPreparedStatement where Row == Order {
+    var binds: PostgresBindings { get }
 }
 
-struct OrderByID: PostgresPreparedStatement {
-    typealias Row = Order
-    static let sql = PostgresSQL.orderByID
-    let id: Int64
-
-    func makeBindings() -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(id)
-        return binds
-    }
+extension OrderRowsStatement {
+    func makeBindings() -> PostgresBindings { binds }
 
     func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+
+    static func bound<T: PostgresNonThrowingEncodable>(_ value: T) -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(value)
+        return binds
+    }
+}
+
+struct TicketByTicket: OrderRowsStatement {
+    static let sql = PostgresSQL.orderByTicket
+    let binds: PostgresBindings
+    init(ticket: String) { binds = Self.bound(ticket) }
+}
+
+struct OrderByID: OrderRowsStatement {
+    static let sql = PostgresSQL.orderByID
+    let binds: PostgresBindings
+    init(id: Int64) { binds = Self.bound(id) }
 }
 
 /// The orders another node's notification named that someone here waits on.
-struct OrdersByID: PostgresPreparedStatement {
-    typealias Row = Order
+struct OrdersByID: OrderRowsStatement {
     static let sql = PostgresSQL.ordersByID
-    let ids: [Int64]
-
-    func makeBindings() -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(ids)
-        return binds
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+    let binds: PostgresBindings
+    init(ids: [Int64]) { binds = Self.bound(ids) }
 }
 
 struct PlaceOrder: PostgresPreparedStatement {
@@ -89,34 +83,23 @@ extension PostgresConnection {
 /// expiry, an operator's cancel of a queued or ready order): one text for all of them
 /// (`PostgresOrderStore.transitionStatement`), prepared; a transition whose text differs runs
 /// unprepared.
-struct FinishOrder: PostgresPreparedStatement {
-    typealias Row = Order
-    static let sql: String = {
-        guard case .success(let finish) = Lifecycle.apply(.cancel, to: .queued) else { return "" }
-        return PostgresOrderStore.transitionStatement(
-            finish, orderID: 0, status: .queued, version: 1, leaseToken: nil, leaseMustHold: false, detail: "",
-            inputs: Transition.Inputs(), timing: PostgresOrderStore.Timing(), now: nil, nodeID: "").sql
-    }()
+struct FinishOrder: OrderRowsStatement {
+    static let sql = finishText(.row(id: 0, version: 1))
     let binds: PostgresBindings
-
-    func makeBindings() -> PostgresBindings { binds }
-
-    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
 }
 
 /// A customer's cancel or pickup straight at the ticket's row (`PostgresOrderStore.finish`):
 /// one text for both, prepared.
-struct FinishByTicket: PostgresPreparedStatement {
-    typealias Row = Order
-    static let sql: String = {
-        guard case .success(let finish) = Lifecycle.apply(.cancel, to: .queued) else { return "" }
-        return PostgresOrderStore.transitionStatement(
-            finish, target: .ticket(""), status: .queued, leaseToken: nil, leaseMustHold: false, detail: "",
-            inputs: Transition.Inputs(), timing: PostgresOrderStore.Timing(), now: nil, nodeID: "").sql
-    }()
+struct FinishByTicket: OrderRowsStatement {
+    static let sql = finishText(.ticket(""))
     let binds: PostgresBindings
+}
 
-    func makeBindings() -> PostgresBindings { binds }
-
-    func decodeRow(_ row: PostgresRow) throws -> Order { try OrderRecord.order(row) }
+/// The text of a transition into a final state without a lease (a cancel of a queued order
+/// stands for all of them) at `target`.
+private func finishText(_ target: PostgresOrderStore.TransitionTarget) -> String {
+    guard case .success(let finish) = Lifecycle.apply(.cancel, to: .queued) else { return "" }
+    return PostgresOrderStore.transitionStatement(
+        finish, target: target, status: .queued, leaseToken: nil, leaseMustHold: false, detail: "",
+        inputs: Transition.Inputs(), timing: PostgresOrderStore.Timing(), now: nil, nodeID: "").sql
 }
