@@ -75,6 +75,12 @@ final class ConnectionSource: Sendable {
         }
     }
 
+    /// Every row of a prepared statement, on a pooled connection.
+    func all<S: PostgresPreparedStatement & Sendable>(_ statement: S) async throws -> [S.Row] where S.Row: Sendable {
+        let logger = self.logger
+        return try await withConnection { try await $0.all(statement, logger: logger) }
+    }
+
     /// The orders a query selecting `OrderRecord.columns` returns.
     func orders(_ query: PostgresQuery) async throws -> [Order] {
         let logger = self.logger

@@ -95,6 +95,9 @@ extension PostgresOrderStore {
         }
     }
 
+    /// How long the queue index must have had no change before the sweep compares it with a count.
+    static let driftQuiet: UInt64 = 250_000_000
+
     /// Every node's safety net, each sweep: catches up when a notification was missed or could not
     /// be read; rebuilds the queue index when it disagrees with the table two quiet sweeps in a row;
     /// signals work when a queued order is claimable now that no commit announced (a retry whose
@@ -105,9 +108,6 @@ extension PostgresOrderStore {
     /// is still on its way): compared then, it disagreed at nearly every sweep, and each
     /// disagreement rebuilt the index from every queued order (measured: a rebuild about every
     /// 1.2 s during intake on PostgreSQL, reading up to 90,000 rows each time).
-    /// How long the queue index must have had no change before the sweep compares it with a count.
-    static let driftQuiet: UInt64 = 250_000_000
-
     public func sweepOutsideWrites() async throws -> Bool {
         if needsCatchUp.load(ordering: .relaxed) || !link.isConnected {
             await catchUp()

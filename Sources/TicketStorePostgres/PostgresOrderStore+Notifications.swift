@@ -36,8 +36,7 @@ extension PostgresOrderStore {
         if !ids.isEmpty {
             noticeReads.add(1, ordering: .relaxed)
             do {
-                let logger = self.logger
-                watched = try await pool.withConnection { try await $0.all(OrdersByID(ids: ids), logger: logger) }
+                watched = try await pool.all(OrdersByID(ids: ids))
             } catch {
                 needsCatchUp.store(true, ordering: .relaxed)
                 logger.warning("could not read what another node changed; the next sweep catches up",

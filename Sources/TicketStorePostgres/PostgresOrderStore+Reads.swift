@@ -7,12 +7,7 @@ extension PostgresOrderStore {
     /// The order holding `ticket` with its position while queued (from the queue index). The read
     /// always goes to the database: whichever node answers, a poll sees the latest commit.
     public func ticket(_ ticket: String) async throws -> TicketState? {
-        let logger = self.logger
-        guard let order = try await pool.withConnection({ connection in
-            try await connection.all(TicketByTicket(ticket: ticket), logger: logger).first
-        }) else {
-            return nil
-        }
+        guard let order = try await pool.all(TicketByTicket(ticket: ticket)).first else { return nil }
         ticketsByID.record(order)
         return TicketState(order: order, position: order.status == .queued ? queuedPosition(of: order) : nil)
     }
@@ -37,15 +32,13 @@ extension PostgresOrderStore {
     public var queuedCount: Int { queue.count }
 
     public func order(id: Int64) async throws -> Order? {
-        let logger = self.logger
-        return try await pool.withConnection { try await $0.all(OrderByID(id: id), logger: logger).first }
+        try await pool.all(OrderByID(id: id)).first
     }
 
     public func orderWithEvents(id: Int64) async throws -> (Order, [OrderEventRecord])? {
         let logger = self.logger
         return try await pool.withConnection { connection in
-            guard let order = try await connection.orders(
-                "SELECT \(unescaped: PostgresSQL.columns) FROM orders WHERE id = \(id)", logger: logger).first else { return nil }
+            guard let order = try await self.fetchOrder(connection, id: id) else { return nil }
             let events = try await connection.rows(
                 "SELECT \(unescaped: OrderRecord.eventColumns) FROM order_events WHERE order_id = \(id) ORDER BY id",
                 logger: logger, OrderRecord.event)

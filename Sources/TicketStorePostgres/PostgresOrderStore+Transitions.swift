@@ -97,12 +97,7 @@ extension PostgresOrderStore {
         let b = transitionStatement(transition, orderID: order.id, status: order.status, version: order.version,
                                     leaseToken: leaseToken, leaseMustHold: leaseMustHold, detail: detail,
                                     inputs: inputs, timing: timing, now: now, nodeID: nodeID)
-        // The commonest transitions (a customer's cancel and pickup, an expiry) share one text:
-        // that one is prepared (`FinishOrder`); the rest are parsed each time.
-        let rows = b.sql == FinishOrder.sql
-            ? try await connection.all(FinishOrder(binds: b.binds), logger: logger)
-            : try await connection.orders(b.query, logger: logger)
-        guard let updated = rows.first else {
+        guard let updated = try await run(b, on: connection, logger: logger).first else {
             if leaseToken != nil { throw try await leaseError(connection, orderID: order.id, logger: logger) }
             throw StoreError.invalidTransition(InvalidTransition(from: order.status, event: event))
         }
@@ -153,6 +148,17 @@ extension PostgresOrderStore {
             SELECT \(PostgresSQL.columns) FROM changed
             """)
         return b
+    }
+
+    /// Runs a transition's statement: prepared when its text is one of the finishing transitions'
+    /// (`FinishOrder`, `FinishByTicket`: a customer's cancel and pickup, an expiry), parsed
+    /// otherwise. Returns the changed row, if the guard matched.
+    static func run(_ b: SQLBuilder, on connection: PostgresConnection, logger: Logger) async throws -> [Order] {
+        switch b.sql {
+        case FinishOrder.sql: return try await connection.all(FinishOrder(binds: b.binds), logger: logger)
+        case FinishByTicket.sql: return try await connection.all(FinishByTicket(binds: b.binds), logger: logger)
+        default: return try await connection.orders(b.query, logger: logger)
+        }
     }
 
     static func leaseError(_ connection: PostgresConnection, orderID: Int64, logger: Logger) async throws -> StoreError {
@@ -208,7 +214,7 @@ extension PostgresOrderStore {
     }
 
     /// A customer's cancel or pickup: first one statement straight at the ticket's row, guarded by
-    /// the status the event applies to (`FinishByTicket`, prepared: no read before it); when that
+    /// the status the event applies to (prepared, `run`: no read before it); when that
     /// matches no row, as any transition (the order read, the lifecycle's refusal).
     func finish(ticket: String, event: OrderEvent, from status: OrderStatus, detail: String) async throws -> Order {
         let nodeID = options.nodeID
@@ -217,7 +223,7 @@ extension PostgresOrderStore {
                 let b = Self.transitionStatement(transition, target: .ticket(ticket), status: status, leaseToken: nil,
                                                  leaseMustHold: false, detail: detail, inputs: Transition.Inputs(),
                                                  timing: Timing(), now: self.injectedNow, nodeID: nodeID)
-                if let updated = try await connection.all(FinishByTicket(binds: b.binds), logger: self.logger).first {
+                if let updated = try await Self.run(b, on: connection, logger: self.logger).first {
                     effects.changes.append(updated)
                     return updated
                 }

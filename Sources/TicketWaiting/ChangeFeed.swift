@@ -207,7 +207,7 @@ public final class ChangeFeed: Sendable {
     /// streams, `committed` (every change of the commit, from the notification) to the listeners
     /// of every commit.
     public func publish(watched: [Order], committed: [OrderChange]?, workAdded: Bool) {
-        let deliveries = state.withLock { s -> ([(Listener, Order)], [AsyncStream<[OrderChange]>.Continuation]) in
+        let (deliveries, commitListeners) = state.withLock { s -> ([(Listener, Order)], [AsyncStream<[OrderChange]>.Continuation]) in
             let commitListeners = s.commitListeners.isEmpty ? [] : Array(s.commitListeners.values)
             guard !s.ticketListeners.isEmpty else { return ([], commitListeners) }
             var out: [(Listener, Order)] = []
@@ -223,11 +223,11 @@ public final class ChangeFeed: Sendable {
             }
             return (out, commitListeners)
         }
-        for (l, order) in deliveries.0 { l.deliver(order) }
-        if !deliveries.1.isEmpty {
+        for (l, order) in deliveries { l.deliver(order) }
+        if !commitListeners.isEmpty {
             let summary = committed ?? watched.map(OrderChange.init)
             if !summary.isEmpty {
-                for c in deliveries.1 { c.yield(summary) }
+                for c in commitListeners { c.yield(summary) }
             }
         }
         if workAdded { signalWork() }
