@@ -50,10 +50,15 @@ final class GroupCommitWriter: Sendable {
         public var requests = 0
         public var largestBatch = 0
         public var failedBatches = 0
+        /// Batches run again with a savepoint per request (a request failed after writing).
+        public var reruns = 0
     }
 
     /// Runs first in every batch's transaction (the store refreshes its queue index there).
     private let beforeBatch: @Sendable (Database) throws -> Void
+    /// Runs last in every batch's transaction, before the commit (the store writes its ticket
+    /// counter there, once per batch).
+    private let beforeCommit: @Sendable (Database) throws -> Void
     /// Sees every committed batch's changes before they are published.
     private let afterCommit: @Sendable (WriteEffects) -> Void
     /// Committed batches whose callers are to be resumed, by the completer task of `run()`.
@@ -61,12 +66,14 @@ final class GroupCommitWriter: Sendable {
 
     init(pool: DatabasePool, changes: ChangeFeed, logger: Logger, maxBatch: Int = defaultMaxBatch,
          beforeBatch: @escaping @Sendable (Database) throws -> Void = { _ in },
+         beforeCommit: @escaping @Sendable (Database) throws -> Void = { _ in },
          afterCommit: @escaping @Sendable (WriteEffects) -> Void = { _ in }) {
         self.pool = pool
         self.changes = changes
         self.logger = logger
         self.maxBatch = max(1, maxBatch)
         self.beforeBatch = beforeBatch
+        self.beforeCommit = beforeCommit
         self.afterCommit = afterCommit
     }
 
@@ -211,7 +218,14 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    /// One batch: one transaction, a savepoint per request, one commit; then publish and resume.
+    /// One batch: one transaction, one commit; then publish and resume.
+    ///
+    /// The requests run first without savepoints: a savepoint costs two statements, and every
+    /// page a request touches inside one is first copied to the statement journal. A request
+    /// that fails having changed no row (a refused transition, a full queue: SQLite undoes a
+    /// failed statement's own changes) needs no savepoint to be undone. One that fails after
+    /// changing rows rolls the whole transaction back, and the batch runs again with a
+    /// savepoint per request, so that the failing one rolls back alone.
     private func execute(_ batch: [any PendingWrite], on db: Database) {
         var commitError: (any Error)?
         var served: [any PendingWrite] = []
@@ -219,34 +233,49 @@ final class GroupCommitWriter: Sendable {
         // is a wait, not a hang).
         batchStartedAt.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
         defer { batchStartedAt.store(0, ordering: .relaxed) }
-        do {
-            try db.inTransaction(.immediate) {
-                try beforeBatch(db)
-                for request in batch {
-                    request.execute(db)
-                    // SQLite may roll the whole transaction back on some errors (disk
-                    // full, I/O): then nothing of the batch holds, and all of it fails.
-                    if !db.isInsideTransaction {
-                        throw StoreError.unavailable("the transaction was rolled back by SQLite")
-                    }
-                }
-                // Work was added: the parked writes (idle cooks' claims) run now, after it.
-                if batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
-                    served = state.update { s in
-                        defer { s.parked = [] }
-                        return s.parked
-                    }
-                    for parked in served {
-                        parked.execute(db)
+        var savepoints = false
+        attempts: while true {
+            do {
+                try db.inTransaction(.immediate) {
+                    try beforeBatch(db)
+                    for request in batch {
+                        let clean = request.execute(db, savepoint: savepoints)
+                        // SQLite may roll the whole transaction back on some errors (disk
+                        // full, I/O): then nothing of the batch holds, and all of it fails.
                         if !db.isInsideTransaction {
                             throw StoreError.unavailable("the transaction was rolled back by SQLite")
                         }
+                        if !clean { throw RunAgainWithSavepoints() }
                     }
+                    // Work was added: the parked writes (idle cooks' claims) run now, after it.
+                    if batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
+                        if served.isEmpty {
+                            served = state.update { s in
+                                defer { s.parked = [] }
+                                return s.parked
+                            }
+                        }
+                        for parked in served {
+                            let clean = parked.execute(db, savepoint: savepoints)
+                            if !db.isInsideTransaction {
+                                throw StoreError.unavailable("the transaction was rolled back by SQLite")
+                            }
+                            if !clean { throw RunAgainWithSavepoints() }
+                        }
+                    }
+                    try beforeCommit(db)
+                    return .commit
                 }
-                return .commit
+            } catch is RunAgainWithSavepoints {
+                savepoints = true
+                // What requests kept per batch (the store's writer cache) starts again.
+                batchCounter.add(1, ordering: .relaxed)
+                stats.withLock { $0.reruns += 1 }
+                continue attempts
+            } catch {
+                commitError = error
             }
-        } catch {
-            commitError = error
+            break
         }
         var effects = WriteEffects()
         if let commitError {
@@ -349,8 +378,10 @@ private final class CommittedBatches: Sendable {
 /// A request waiting in the writer's queue. Touched only by the writer between `execute` and
 /// `complete`/`fail`.
 protocol PendingWrite: AnyObject, Sendable {
-    /// Runs the request in its own savepoint, keeping its result or error.
-    func execute(_ db: Database)
+    /// Runs the request, in its own savepoint when `savepoint`, keeping its result or error.
+    /// Returns false when it failed having changed rows outside a savepoint: the transaction
+    /// must then be rolled back (the batch runs again with savepoints).
+    func execute(_ db: Database, savepoint: Bool) -> Bool
     /// The batch committed: the effects to publish if this request succeeded.
     func committedEffects() -> WriteEffects?
     /// The batch committed: resume the caller with its result.
@@ -370,14 +401,17 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
         self.continuation = continuation
     }
 
-    func execute(_ db: Database) {
-        switch runInSavepoint(db, .request, body) {
+    func execute(_ db: Database, savepoint: Bool) -> Bool {
+        let (result, clean) = run(db, savepoint ? .request : nil, body)
+        switch result {
         case .success(let (value, fx)):
             outcome = .success(value)
             effects = fx
         case .failure(let error):
             outcome = .failure(Self.mapped(error))
+            effects = WriteEffects()
         }
+        return clean
     }
 
     private static func mapped(_ error: any Error) -> any Error {
@@ -407,22 +441,34 @@ private final class PendingRequest<T: Sendable>: PendingWrite, @unchecked Sendab
     }
 }
 
-/// Runs `body` in a savepoint named `name`: released with its value and effects, or rolled back
-/// alone with its error. The savepoint statements are prepared once and reused (GRDB's
-/// `inSavepoint` parses them anew each time: a quarter of the writer's CPU per request in the
-/// store benchmark's profile).
-private func runInSavepoint<T>(_ db: Database, _ savepoint: Savepoint,
-                               _ body: (Database, inout WriteEffects) throws -> T) -> Result<(T, WriteEffects), any Error> {
+/// Runs `body` in the savepoint named `savepoint` (released with its value and effects, or rolled
+/// back alone with its error), or without one when nil. Returns the outcome and whether the
+/// transaction is still as it should be: false only when `body` failed without a savepoint
+/// after changing rows (SQLite's count of changed rows moved; a failed statement's own changes
+/// are undone by SQLite and not counted). The savepoint statements are prepared once and reused
+/// (GRDB's `inSavepoint` parses them anew each time).
+private func run<T>(_ db: Database, _ savepoint: Savepoint?,
+                    _ body: (Database, inout WriteEffects) throws -> T) -> (Result<(T, WriteEffects), any Error>, clean: Bool) {
+    guard let savepoint else {
+        let changesBefore = db.totalChangesCount
+        var fx = WriteEffects()
+        do {
+            let value = try body(db, &fx)
+            return (.success((value, fx)), true)
+        } catch {
+            return (.failure(error), db.totalChangesCount == changesBefore)
+        }
+    }
     do {
         try db.cachedStatement(sql: savepoint.begin).execute()
     } catch {
-        return .failure(error)
+        return (.failure(error), true)
     }
     var fx = WriteEffects()
     do {
         let value = try body(db, &fx)
         try db.cachedStatement(sql: savepoint.release).execute()
-        return .success((value, fx))
+        return (.success((value, fx)), true)
     } catch {
         // Undo this write alone. If SQLite already rolled the whole transaction back, there is
         // no savepoint left; the writer sees that and fails the batch.
@@ -430,9 +476,12 @@ private func runInSavepoint<T>(_ db: Database, _ savepoint: Savepoint,
             try? db.cachedStatement(sql: savepoint.rollback).execute()
             try? db.cachedStatement(sql: savepoint.release).execute()
         }
-        return .failure(error)
+        return (.failure(error), true)
     }
 }
+
+/// Thrown inside a batch's transaction to roll it back and run the batch again with savepoints.
+private struct RunAgainWithSavepoints: Error {}
 
 /// The statements of one named savepoint, built once.
 private struct Savepoint {
@@ -462,8 +511,10 @@ final class ParkedWrite<T: Sendable>: PendingWrite, @unchecked Sendable {
         self.body = body
     }
 
-    func execute(_ db: Database) {
-        outcome = try? runInSavepoint(db, .parked, body).get()
+    func execute(_ db: Database, savepoint: Bool) -> Bool {
+        let (result, clean) = run(db, savepoint ? .parked : nil, body)
+        outcome = try? result.get()
+        return clean
     }
 
     func committedEffects() -> WriteEffects? { outcome?.1 }

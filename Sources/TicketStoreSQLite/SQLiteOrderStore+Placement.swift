@@ -4,8 +4,8 @@ import TicketStore
 
 extension SQLiteOrderStore {
     /// Places an order: allocates its ticket number and id, writes the order, its first event
-    /// and the idempotency key (with the first answer, rendered by `TicketBody`) in one
-    /// savepoint of the next batch. Returns once committed.
+    /// and the idempotency key (with the first answer, rendered by `TicketBody`) in the next
+    /// batch. Returns once committed.
     ///
     /// Throws `queueFull`, `numbersExhausted`, `idempotencyKeyReused`, or `unavailable`.
     public func place(_ new: NewOrder, idempotency: IdempotencyKey?, answer: PlacementAnswer) async throws -> Placement {
@@ -32,21 +32,20 @@ extension SQLiteOrderStore {
         }
 
         let batch = writer.currentBatch
-        let (placedNormal, placedRush) = writerCache.withLock { c -> (Int, Int) in
-            if c.batch != batch { c = WriterCache(batch: batch) }
-            return (c.placedNormal, c.placedRush)
+        let (placedNormal, placedRush, lastInBatch) = writerCache.withBatch(batch) { c in
+            (c.placedNormal, c.placedRush, c.lastNumber)
         }
         let queuedRush = queue.rushCount + placedRush
         let queued = queue.count + placedNormal + placedRush
         guard queued < settings.maxQueued else { throw StoreError.queueFull }
 
-        let last = try Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
+        // The counter row is read once per batch and written once, before the batch commits.
+        let last = try lastInBatch ?? Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
         let numbering = TicketNumbering(maxNumber: settings.maxNumber)
         let liveCheck = try db.cachedStatement(sql: SQL.numberIsLive)
         guard let number = try numbering.next(after: last, isLive: { try Int.fetchOne(liveCheck, arguments: [$0]) != nil }) else {
             throw StoreError.numbersExhausted
         }
-        try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [number])
 
         let stamp = now.rfc3339
         try db.cachedStatement(sql: SQL.insertOrder).execute(arguments: [
@@ -73,9 +72,12 @@ extension SQLiteOrderStore {
                 idempotency.key, idempotency.requestHash, order.id, answer.statusCode, String(decoding: body, as: UTF8.self), stamp,
             ])
         }
+        // Kept only once every row is written: a placement that fails gives its number back.
         let rush = new.priority == .rush
-        writerCache.withLock { c in
+        writerCache.withBatch(batch) { c in
             if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
+            c.lastNumber = number
+            c.counterBehind = true
         }
         effects.changes.append(order)
         effects.workAdded = true

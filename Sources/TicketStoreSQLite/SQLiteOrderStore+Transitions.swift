@@ -23,8 +23,7 @@ extension SQLiteOrderStore {
             // Placements later in this batch count it (the index follows commits only).
             let batch = writer.currentBatch
             let rush = updated.priority == .rush
-            writerCache.withLock { c in
-                if c.batch != batch { c = WriterCache(batch: batch) }
+            writerCache.withBatch(batch) { c in
                 if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
             }
         }

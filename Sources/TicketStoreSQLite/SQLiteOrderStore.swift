@@ -23,19 +23,14 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
     let queue: QueueIndex
     /// The latest committed state of live orders, for polls (filled by the writer only).
     let tickets: TicketCache
-    /// Placements made in the current batch (not yet in `queue`, which follows commits).
-    let writerCache = Mutex(WriterCache())
+    /// What requests of the current batch keep for the next ones: placements made (not yet in
+    /// `queue`, which follows commits) and the last ticket number handed out.
+    let writerCache: WriterCache
     /// The watchdog's writer ping: whether one is on its way, and how the last one ended.
     private let ping = WriterPing()
     /// The orders an earlier run left cooking, handed back when this store opened (see
     /// `handBackAbandoned`), so that the daemon can say so.
     public let handedBackAtOpen: [Order]
-
-    struct WriterCache {
-        var batch: UInt64 = 0
-        var placedNormal = 0
-        var placedRush = 0
-    }
 
     /// Opens (creating if needed) and migrates the database at `options.path`, then hands back
     /// what an earlier run left cooking (`handedBackAtOpen`) before anything can claim. The
@@ -82,10 +77,13 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
         self.queue = queue
         let tickets = TicketCache()
         self.tickets = tickets
+        let writerCache = WriterCache()
+        self.writerCache = writerCache
         writer = GroupCommitWriter(pool: pool, changes: changes, logger: logger,
                                    beforeBatch: { db in
                                        if try queue.refreshIfChangedOutside(db) { tickets.removeAll() }
                                    },
+                                   beforeCommit: { db in try writerCache.writeCounter(db) },
                                    afterCommit: { effects in
                                        queue.apply(effects.changes)
                                        tickets.apply(effects.changes)
@@ -119,7 +117,7 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
 
     public var statistics: StoreStatistics {
         let s = writer.statistics
-        return StoreStatistics(commits: s.batches, writes: s.requests, failedCommits: s.failedBatches)
+        return StoreStatistics(commits: s.batches, writes: s.requests, failedCommits: s.failedBatches, reruns: s.reruns)
     }
 
     /// Closes the database after the writer has stopped: the WAL is checkpointed into the main

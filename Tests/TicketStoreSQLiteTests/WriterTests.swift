@@ -99,6 +99,9 @@ struct WriterTests {
             #expect(stats.commits - statsBefore.commits == 2, "the blocker's batch and one batch of six")
             #expect(store.writer.statistics.largestBatch >= 6)
             #expect(stats.failedCommits == 0)
+            // The batch ran first without savepoints; the request that failed after writing
+            // made it run again, with a savepoint per request.
+            #expect(stats.reruns - statsBefore.reruns == 1)
 
             guard case .failure(let error) = results[1] else {
                 Issue.record("reused key must fail, got \(results[1])")
@@ -124,6 +127,44 @@ struct WriterTests {
             // The reused key still points at the first order.
             #expect(try await env.probe.scalar("SELECT order_id FROM idempotency_keys WHERE key = 'dup'") == Int(original.order.id))
             #expect(try await env.probe.scalar("SELECT request_hash = 'first' FROM idempotency_keys WHERE key = 'dup'") == 1)
+        }
+    }
+
+    @Test("a request refused before it writes needs no savepoint: its batch runs once, one counter write")
+    func refusedWithoutWritingRunsOnce() async throws {
+        try await withStore(settings: StoreSettings(maxNumber: 99, maxQueued: 100)) { env in
+            let store = env.store
+            _ = try await store.place(order(), idempotency: IdempotencyKey(key: "dup", requestHash: "first"))
+            let statsBefore = store.statistics
+            let gate = try await WriterGate(store: store)
+            let submitted = Counter()
+            let keys: [IdempotencyKey?] = [nil, IdempotencyKey(key: "dup", requestHash: "second"), nil, nil]
+            let tasks = keys.map { key in
+                Task { () -> Result<Placement, StoreError> in
+                    submitted.increment()
+                    do { return .success(try await store.place(order(), idempotency: key)) }
+                    catch let e as StoreError { return .failure(e) }
+                    catch { return .failure(.unavailable("\(error)")) }
+                }
+            }
+            try await waitUntil("all requests to be submitted") { submitted.current == keys.count }
+            try await gate.open()
+            var results: [Result<Placement, StoreError>] = []
+            for t in tasks { results.append(await t.value) }
+            try await waitUntil("the writer's statistics to count the batch") {
+                store.statistics.writes == statsBefore.writes + 1 + keys.count
+            }
+            let stats = store.statistics
+            #expect(stats.commits - statsBefore.commits == 2, "the blocker's batch and one batch of four")
+            #expect(stats.reruns == statsBefore.reruns, "nothing to roll back: no second run")
+            guard case .failure(let error) = results[1] else {
+                Issue.record("reused key must fail, got \(results[1])")
+                return
+            }
+            #expect(error == .idempotencyKeyReused)
+            let numbers = results.compactMap { try? $0.get().order.number }
+            #expect(Set(numbers) == [2, 3, 4])
+            #expect(try await env.probe.tableCounts().lastNumber == 4)
         }
     }
 

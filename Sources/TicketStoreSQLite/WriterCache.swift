@@ -1,0 +1,39 @@
+import GRDB
+import Synchronization
+
+/// What the requests of one writer batch keep for the next requests of the same batch: the
+/// placements made so far (the queue index follows commits only) and the last ticket number
+/// handed out. Valid for one run of one batch (`GroupCommitWriter.currentBatch`); a batch that
+/// runs again starts afresh.
+final class WriterCache: Sendable {
+    struct Batch {
+        var batch: UInt64 = 0
+        var placedNormal = 0
+        var placedRush = 0
+        /// The last ticket number handed out in this batch (nil: none yet; the counter row holds
+        /// the last one). `writeCounter` writes it once, before the batch commits.
+        var lastNumber: Int?
+        /// Whether `lastNumber` is not yet in the counter row.
+        var counterBehind = false
+    }
+
+    private let state = Mutex(Batch())
+
+    /// `body` on the figures of `batch` (reset when another batch began since the last call).
+    func withBatch<R: Sendable>(_ batch: UInt64, _ body: (inout Batch) throws -> R) rethrows -> R {
+        try state.withLock { b in
+            if b.batch != batch { b = Batch(batch: batch) }
+            return try body(&b)
+        }
+    }
+
+    /// Writes the batch's last ticket number to the counter row (once per batch, not once per
+    /// placement); runs last in the batch's transaction.
+    func writeCounter(_ db: Database) throws {
+        let last = state.withLock { b -> Int? in
+            defer { b.counterBehind = false }
+            return b.counterBehind ? b.lastNumber : nil
+        }
+        if let last { try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [last]) }
+    }
+}
