@@ -51,6 +51,8 @@ let package = Package(
             dependencies: [
                 "TicketCore", "TicketWaiting", "TicketStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the statements each placement runs (DirectStatement).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

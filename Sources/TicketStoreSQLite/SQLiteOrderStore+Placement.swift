@@ -42,23 +42,26 @@ extension SQLiteOrderStore {
         // The counter row is read once per batch and written once, before the batch commits.
         let last = try lastInBatch ?? Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
         let numbering = TicketNumbering(maxNumber: settings.maxNumber)
-        let liveCheck = try db.cachedStatement(sql: SQL.numberIsLive)
-        guard let number = try numbering.next(after: last, isLive: { try Int.fetchOne(liveCheck, arguments: [$0]) != nil }) else {
+        let liveCheck = try DirectStatement(db, sql: SQL.numberIsLive)
+        guard let number = try numbering.next(after: last, isLive: { n in try liveCheck.step(db) { $0.bind(n) } }) else {
             throw StoreError.numbersExhausted
         }
 
         let stamp = now.rfc3339
-        try db.cachedStatement(sql: SQL.insertOrder).execute(arguments: [
-            ticket, number, new.priority.rawValue, OrderRow.encodeItems(new.items), new.customer, new.note,
-            settings.retry.maxAttempts, new.cookSeconds, stamp, stamp,
-        ])
+        try DirectStatement(db, sql: SQL.insertOrder).step(db) { p in
+            p.bind(ticket); p.bind(number); p.bind(new.priority.rawValue); p.bind(OrderRow.encodeItems(new.items))
+            p.bind(new.customer); p.bind(new.note); p.bind(settings.retry.maxAttempts); p.bind(new.cookSeconds)
+            p.bind(stamp); p.bind(stamp)
+        }
         // Every column is known here: no RETURNING row to decode.
         let order = Order(id: db.lastInsertedRowID, ticket: ticket, number: number, status: .queued,
                           priority: new.priority, items: new.items, customer: new.customer, note: new.note,
                           version: 1, attempts: 0, maxAttempts: settings.retry.maxAttempts, lastError: nil,
                           leaseOwner: nil, leaseExpiresAt: nil, cookSeconds: new.cookSeconds, availableAt: now,
                           createdAt: now, cookingAt: nil, readyAt: nil, finishedAt: nil)
-        try db.cachedStatement(sql: SQL.insertEvent).execute(arguments: [order.id, nil as String?, "queued", stamp, "placed"])
+        try DirectStatement(db, sql: SQL.insertEvent).step(db) { p in
+            p.bind(order.id); p.bind(nil as String?); p.bind("queued"); p.bind(stamp); p.bind("placed")
+        }
 
         // Every queued order is claimed before a new normal one; only queued rush orders are
         // claimed before a new rush one. (Claims earlier in this batch are not counted off:
