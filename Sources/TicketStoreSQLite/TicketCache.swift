@@ -97,7 +97,7 @@ final class TicketCache: Sendable {
         generations.withLock { g in
             g.sequence &+= 1
             for order in changes {
-                g.previous.removeValue(forKey: order.ticket)
+                if !g.previous.isEmpty { g.previous.removeValue(forKey: order.ticket) }
                 if order.status.isFinal {
                     g.current.removeValue(forKey: order.ticket)
                     g.tombstones[order.ticket] = g.sequence
