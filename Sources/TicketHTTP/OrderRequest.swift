@@ -15,8 +15,11 @@ enum OrderRequest {
             return .failure(.validation([.init("(body)", "must be a JSON object")]))
         }
         var errors: [Problem.FieldError] = []
-        for key in body.keys.sorted() where !allowedKeys.contains(key) {
-            errors.append(.init(key, "unknown field (allowed: items, customer, note, priority)"))
+        // Sorted only when some key is unknown (the errors list them in order).
+        if !body.keys.allSatisfy(allowedKeys.contains) {
+            for key in body.keys.sorted() where !allowedKeys.contains(key) {
+                errors.append(.init(key, "unknown field (allowed: items, customer, note, priority)"))
+            }
         }
         var lines: [OrderLine] = []
         switch body["items"] {
@@ -26,36 +29,39 @@ enum OrderRequest {
             if array.isEmpty { errors.append(.init("items", "must list at least one item")) }
             if array.count > maxLines { errors.append(.init("items", "at most \(maxLines) lines, got \(array.count)")) }
             for (i, element) in array.prefix(maxLines).enumerated() {
-                let at = "items[\(i)]"
+                // The field path, written only for an error.
+                func at() -> String { "items[\(i)]" }
                 guard case .object(let line) = element else {
-                    errors.append(.init(at, "must be an object like {\"item\": \"fries\", \"quantity\": 1}"))
+                    errors.append(.init(at(), "must be an object like {\"item\": \"fries\", \"quantity\": 1}"))
                     continue
                 }
-                for key in line.keys.sorted() where !allowedLineKeys.contains(key) {
-                    errors.append(.init("\(at).\(key)", "unknown field (allowed: item, quantity)"))
+                if !line.keys.allSatisfy(allowedLineKeys.contains) {
+                    for key in line.keys.sorted() where !allowedLineKeys.contains(key) {
+                        errors.append(.init("\(at()).\(key)", "unknown field (allowed: item, quantity)"))
+                    }
                 }
                 var name: String?
                 switch line["item"] {
                 case .string(let s)?:
                     if menu.cookSeconds(of: s) == nil {
-                        errors.append(.init("\(at).item", "'\(s.prefix(64))' is not on the menu (see GET /v1/menu)"))
+                        errors.append(.init("\(at()).item", "'\(s.prefix(64))' is not on the menu (see GET /v1/menu)"))
                     } else {
                         name = s
                     }
-                case nil: errors.append(.init("\(at).item", "is required"))
-                default: errors.append(.init("\(at).item", "must be a string"))
+                case nil: errors.append(.init("\(at()).item", "is required"))
+                default: errors.append(.init("\(at()).item", "must be a string"))
                 }
                 var quantity = 1
                 switch line["quantity"] {
                 case nil: break
                 case .number(let d)?:
                     if d != d.rounded() || !quantityRange.contains(Int(exactly: d) ?? 0) {
-                        errors.append(.init("\(at).quantity", "must be a whole number from \(quantityRange.lowerBound) to \(quantityRange.upperBound)"))
+                        errors.append(.init("\(at()).quantity", "must be a whole number from \(quantityRange.lowerBound) to \(quantityRange.upperBound)"))
                     } else {
                         quantity = Int(d)
                     }
                 default:
-                    errors.append(.init("\(at).quantity", "must be a whole number from \(quantityRange.lowerBound) to \(quantityRange.upperBound)"))
+                    errors.append(.init("\(at()).quantity", "must be a whole number from \(quantityRange.lowerBound) to \(quantityRange.upperBound)"))
                 }
                 if let name { lines.append(OrderLine(item: name, quantity: quantity)) }
             }
