@@ -9,6 +9,8 @@ public enum Migrations {
     /// (identifier, SQL) in the order they apply. The identifier is the file name without `.sql`.
     public static let all: [(identifier: String, sql: String)] = [
         ("0001_initial", String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
+        ("0002_status_checks_without_in_lists",
+         String(decoding: PackageResources._002_status_checks_without_in_lists_sql, as: UTF8.self)),
     ]
 
     /// The newest migration this binary knows.

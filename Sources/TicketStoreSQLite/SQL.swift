@@ -6,8 +6,11 @@ import TicketStore
 /// statuses are built from `OrderStatus` (a test holds the schema's CHECK lists and partial
 /// indexes, frozen in migrations, against it).
 enum SQL {
-    /// `'queued','cooking','ready'`: the statuses that hold a ticket number.
-    static let liveStatuses = OrderStatus.live.map { "'\($0.rawValue)'" }.joined(separator: ",")
+    /// The statuses that hold a ticket number, `status = 'queued' OR status = 'cooking' OR status = 'ready'`: the condition of the
+    /// `orders_live_number` partial index, word for word (migration 0002), so that SQLite sees
+    /// that the index applies to a query that names it. (`status IN (…)` of three or more
+    /// constants builds a temporary b-tree on every run of a statement.)
+    static let isLive = OrderStatus.live.map { "status = '\($0.rawValue)'" }.joined(separator: " OR ")
     /// The final statuses, quoted and comma-separated.
     static let finalStatuses = OrderStatus.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")
 
@@ -16,11 +19,11 @@ enum SQL {
     static let eventsOfOrder = "SELECT from_status, to_status, at, detail FROM order_events WHERE order_id = ? ORDER BY id"
     static let listByStatus = "SELECT \(OrderRow.columns) FROM orders WHERE status = ? AND id > ? ORDER BY id LIMIT ?"
     static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
-    static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE status IN (\(liveStatuses)) ORDER BY number"
+    static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE \(isLive) ORDER BY number"
     static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
     /// The lowest preparing numbers: the live-number index in order, stopping at the limit. (The
     /// index's own condition is repeated, so that SQLite sees the partial index applies.)
-    static let boardPreparing = "SELECT number FROM orders INDEXED BY orders_live_number WHERE status IN (\(liveStatuses)) AND status <> 'ready' ORDER BY number LIMIT ?"
+    static let boardPreparing = "SELECT number FROM orders INDEXED BY orders_live_number WHERE (\(isLive)) AND status <> 'ready' ORDER BY number LIMIT ?"
     /// The lowest ready numbers, from the ready orders' partial index.
     static let boardReady = "SELECT number FROM orders INDEXED BY orders_ready WHERE status = 'ready' ORDER BY number LIMIT ?"
     /// The position counted in SQL: what the in-memory `QueueIndex` answers without counting
@@ -36,7 +39,7 @@ enum SQL {
     // Placement
     static let lastNumber = "SELECT last_number FROM ticket_counter WHERE id = 1"
     static let setLastNumber = "UPDATE ticket_counter SET last_number = ? WHERE id = 1"
-    static let numberIsLive = "SELECT 1 FROM orders WHERE number = ? AND status IN (\(liveStatuses))"
+    static let numberIsLive = "SELECT 1 FROM orders INDEXED BY orders_live_number WHERE number = ? AND (\(isLive))"
     static let insertOrder = """
         INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
                             max_attempts, cook_seconds, available_at, created_at)
