@@ -50,6 +50,9 @@ public struct Daemon: Sendable {
             ?? ListeningSocket.bind(host: config.listen.host, port: config.listen.port)
         let store: any OrderStore
         let handedBack: [Order]
+        // Opening migrates; a migration that rebuilds tables can outlast systemd's start timeout.
+        let extender = StartTimeoutExtender(notifier: SystemdNotifier(), status: "opening and migrating the database")
+        defer { extender.stop() }
         do {
             switch config.databaseLocation {
             case .sqlite:
