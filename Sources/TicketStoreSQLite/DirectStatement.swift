@@ -12,13 +12,23 @@ struct DirectStatement {
         statement = try db.cachedStatement(sql: sql)
     }
 
-    /// Binds with `bind`, steps once, resets. Returns true when the statement produced a row.
-    /// Throws SQLite's error as a `DatabaseError`.
+    /// Resets, binds with `bind`, steps once, resets. Returns true when the statement produced a
+    /// row. Throws SQLite's error as a `DatabaseError`, a refused binding included.
+    ///
+    /// The statement is GRDB's cached one, which GRDB's own `execute` leaves stepped to its end
+    /// without a reset: SQLite refuses bindings to such a statement (SQLITE_MISUSE) and would run
+    /// it with what was bound before. So it is reset first, and every binding's result checked.
     @discardableResult
     func step(_ db: Database, _ bind: (inout Parameters) -> Void) throws -> Bool {
         let s = statement.sqliteStatement
+        sqlite3_reset(s)
         var parameters = Parameters(statement: s)
         bind(&parameters)
+        if parameters.failure != SQLITE_OK {
+            throw DatabaseError(resultCode: ResultCode(rawValue: parameters.failure),
+                                message: "binding parameter \(parameters.failedIndex): " + String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: statement.sql)
+        }
         let code = sqlite3_step(s)
         sqlite3_reset(s)
         switch code {
@@ -35,31 +45,45 @@ struct DirectStatement {
     struct Parameters {
         let statement: SQLiteStatement
         var index: Int32 = 1
+        /// The first binding SQLite refused, if any.
+        var failure: Int32 = SQLITE_OK
+        var failedIndex: Int32 = 0
+
+        private mutating func check(_ code: Int32) {
+            if code != SQLITE_OK && failure == SQLITE_OK {
+                failure = code
+                failedIndex = index
+            }
+            index += 1
+        }
 
         mutating func bind(_ value: Int64) {
-            sqlite3_bind_int64(statement, index, value)
-            index += 1
+            check(sqlite3_bind_int64(statement, index, value))
         }
 
         mutating func bind(_ value: Int) { bind(Int64(value)) }
 
         mutating func bind(_ value: Double) {
-            sqlite3_bind_double(statement, index, value)
-            index += 1
+            check(sqlite3_bind_double(statement, index, value))
         }
 
         mutating func bind(_ value: String?) {
-            if let value {
-                var value = value
-                value.withUTF8 { text in
-                    // SQLITE_TRANSIENT: SQLite copies the text before this returns.
-                    _ = sqlite3_bind_text(statement, index, text.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                                          Int32(text.count), SQLITE_TRANSIENT)
-                }
-            } else {
-                sqlite3_bind_null(statement, index)
+            guard let value else {
+                check(sqlite3_bind_null(statement, index))
+                return
             }
-            index += 1
+            var text = value
+            let statement = statement, index = index
+            let code = text.withUTF8 { utf8 -> Int32 in
+                // SQLITE_TRANSIENT: SQLite copies the text before this returns. An empty string's
+                // buffer may have no address, and a null pointer would bind NULL: "" instead.
+                guard let base = utf8.baseAddress, !utf8.isEmpty else {
+                    return sqlite3_bind_text(statement, index, "", 0, SQLITE_TRANSIENT)
+                }
+                return sqlite3_bind_text(statement, index, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self),
+                                         Int32(utf8.count), SQLITE_TRANSIENT)
+            }
+            check(code)
         }
     }
 }
