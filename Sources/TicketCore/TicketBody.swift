@@ -77,14 +77,6 @@ public enum TicketBody {
     }
 
     public static func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
-        w.beginArray()
-        for line in items {
-            w.element()
-            w.beginObject()
-            w.key("item"); w.value(line.item)
-            w.key("quantity"); w.value(line.quantity)
-            w.endObject()
-        }
-        w.endArray()
+        OrderItemsJSON.write(items, to: &w)
     }
 }

@@ -62,14 +62,7 @@ struct WriterTests {
                 IdempotencyKey(key: "b", requestHash: "hb"),
                 nil,
             ]
-            let tasks = keys.map { key in
-                Task { () -> Result<Placement, StoreError> in
-                    submitted.increment()
-                    do { return .success(try await store.place(order(), idempotency: key)) }
-                    catch let e as StoreError { return .failure(e) }
-                    catch { return .failure(.unavailable("\(error)")) }
-                }
-            }
+            let tasks = Self.placements(store, keys: keys, submitted: submitted)
             // And a request that fails after it has written: its writes must roll back alone.
             struct Boom: Error {}
             let writesThenFails = Task { () -> (any Error)? in
@@ -139,14 +132,7 @@ struct WriterTests {
             let gate = try await WriterGate(store: store)
             let submitted = Counter()
             let keys: [IdempotencyKey?] = [nil, IdempotencyKey(key: "dup", requestHash: "second"), nil, nil]
-            let tasks = keys.map { key in
-                Task { () -> Result<Placement, StoreError> in
-                    submitted.increment()
-                    do { return .success(try await store.place(order(), idempotency: key)) }
-                    catch let e as StoreError { return .failure(e) }
-                    catch { return .failure(.unavailable("\(error)")) }
-                }
-            }
+            let tasks = Self.placements(store, keys: keys, submitted: submitted)
             try await waitUntil("all requests to be submitted") { submitted.current == keys.count }
             try await gate.open()
             var results: [Result<Placement, StoreError>] = []
@@ -165,6 +151,19 @@ struct WriterTests {
             let numbers = results.compactMap { try? $0.get().order.number }
             #expect(Set(numbers) == [2, 3, 4])
             #expect(try await env.probe.tableCounts().lastNumber == 4)
+        }
+    }
+
+    /// One placement task per key (nil: none), each counted in `submitted` as it starts.
+    static func placements(_ store: SQLiteOrderStore, keys: [IdempotencyKey?],
+                           submitted: Counter) -> [Task<Result<Placement, StoreError>, Never>] {
+        keys.map { key in
+            Task { () -> Result<Placement, StoreError> in
+                submitted.increment()
+                do { return .success(try await store.place(order(), idempotency: key)) }
+                catch let e as StoreError { return .failure(e) }
+                catch { return .failure(.unavailable("\(error)")) }
+            }
         }
     }
 
