@@ -15,9 +15,10 @@ struct DirectStatement {
     /// Resets, binds with `bind`, steps once, resets. Returns true when the statement produced a
     /// row. Throws SQLite's error as a `DatabaseError`, a refused binding included.
     ///
-    /// The statement is GRDB's cached one, which GRDB's own `execute` leaves stepped to its end
-    /// without a reset: SQLite refuses bindings to such a statement (SQLITE_MISUSE) and would run
-    /// it with what was bound before. So it is reset first, and every binding's result checked.
+    /// The statement is GRDB's cached one, shared with GRDB's own uses of the same SQL. SQLite
+    /// refuses bindings to a statement left stepped and not reset (SQLITE_MISUSE) and would run it
+    /// with what was bound before (scripts/restarts saw placements fail with a NULL order id). So
+    /// it is reset first, and every binding's result checked.
     @discardableResult
     func step(_ db: Database, _ bind: (inout Parameters) -> Void) throws -> Bool {
         let s = statement.sqliteStatement
@@ -25,20 +26,21 @@ struct DirectStatement {
         var parameters = Parameters(statement: s)
         bind(&parameters)
         if parameters.failure != SQLITE_OK {
-            throw DatabaseError(resultCode: ResultCode(rawValue: parameters.failure),
-                                message: "binding parameter \(parameters.failedIndex): " + String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
+            throw error(db, parameters.failure, "binding parameter \(parameters.failedIndex): ")
         }
         let code = sqlite3_step(s)
         sqlite3_reset(s)
         switch code {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default:
-            throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
+        default: throw error(db, code)
         }
+    }
+
+    /// SQLite's `code` and message as GRDB's error for this statement.
+    private func error(_ db: Database, _ code: Int32, _ context: String = "") -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code),
+                      message: context + String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
     }
 
     /// The statement's parameters, bound in order from the first.

@@ -56,9 +56,9 @@ final class GroupCommitWriter: Sendable {
 
     /// Runs first in every batch's transaction (the store refreshes its queue index there).
     private let beforeBatch: @Sendable (Database) throws -> Void
-    /// Runs last in every batch's transaction, before the commit (the store writes its ticket
-    /// counter there, once per batch).
-    private let beforeCommit: @Sendable (Database) throws -> Void
+    /// Runs last in every batch's transaction, before the commit, with the batch's number
+    /// (`currentBatch`): the store writes its ticket counter there, once per batch.
+    private let beforeCommit: @Sendable (Database, UInt64) throws -> Void
     /// Sees every committed batch's changes before they are published.
     private let afterCommit: @Sendable (WriteEffects) -> Void
     /// Committed batches whose callers are to be resumed, by the completer task of `run()`.
@@ -66,7 +66,7 @@ final class GroupCommitWriter: Sendable {
 
     init(pool: DatabasePool, changes: ChangeFeed, logger: Logger, maxBatch: Int = defaultMaxBatch,
          beforeBatch: @escaping @Sendable (Database) throws -> Void = { _ in },
-         beforeCommit: @escaping @Sendable (Database) throws -> Void = { _ in },
+         beforeCommit: @escaping @Sendable (Database, UInt64) throws -> Void = { _, _ in },
          afterCommit: @escaping @Sendable (WriteEffects) -> Void = { _ in }) {
         self.pool = pool
         self.changes = changes
@@ -234,19 +234,21 @@ final class GroupCommitWriter: Sendable {
         batchStartedAt.store(max(1, DispatchTime.now().uptimeNanoseconds), ordering: .relaxed)
         defer { batchStartedAt.store(0, ordering: .relaxed) }
         var savepoints = false
+        /// Runs one write of the batch; throws when the transaction cannot go on as it is.
+        func run(_ write: any PendingWrite) throws {
+            let clean = write.execute(db, savepoint: savepoints)
+            // SQLite may roll the whole transaction back on some errors (disk full, I/O): then
+            // nothing of the batch holds, and all of it fails.
+            if !db.isInsideTransaction {
+                throw StoreError.unavailable("the transaction was rolled back by SQLite")
+            }
+            if !clean { throw RunAgainWithSavepoints() }
+        }
         attempts: while true {
             do {
                 try db.inTransaction(.immediate) {
                     try beforeBatch(db)
-                    for request in batch {
-                        let clean = request.execute(db, savepoint: savepoints)
-                        // SQLite may roll the whole transaction back on some errors (disk
-                        // full, I/O): then nothing of the batch holds, and all of it fails.
-                        if !db.isInsideTransaction {
-                            throw StoreError.unavailable("the transaction was rolled back by SQLite")
-                        }
-                        if !clean { throw RunAgainWithSavepoints() }
-                    }
+                    for request in batch { try run(request) }
                     // Work was added: the parked writes (idle cooks' claims) run now, after it.
                     if batch.contains(where: { $0.committedEffects()?.workAdded == true }) {
                         if served.isEmpty {
@@ -255,15 +257,9 @@ final class GroupCommitWriter: Sendable {
                                 return s.parked
                             }
                         }
-                        for parked in served {
-                            let clean = parked.execute(db, savepoint: savepoints)
-                            if !db.isInsideTransaction {
-                                throw StoreError.unavailable("the transaction was rolled back by SQLite")
-                            }
-                            if !clean { throw RunAgainWithSavepoints() }
-                        }
+                        for parked in served { try run(parked) }
                     }
-                    try beforeCommit(db)
+                    try beforeCommit(db, currentBatch)
                     return .commit
                 }
             } catch is RunAgainWithSavepoints {

@@ -71,6 +71,4 @@ enum OrderRow {
     }
 
     static func decodeCompactItems(_ text: String) -> [OrderLine]? { OrderItemsJSON.decodeCompactItems(text) }
-
-    static func jsonString(_ s: String) -> String { OrderItemsJSON.jsonString(s) }
 }

@@ -6,10 +6,11 @@ import TicketStore
 /// statuses are built from `OrderStatus` (a test holds the schema's CHECK lists and partial
 /// indexes, frozen in migrations, against it).
 enum SQL {
-    /// The statuses that hold a ticket number, `status = 'queued' OR status = 'cooking' OR status = 'ready'`: the condition of the
-    /// `orders_live_number` partial index, word for word (migration 0002), so that SQLite sees
-    /// that the index applies to a query that names it. (`status IN (…)` of three or more
-    /// constants builds a temporary b-tree on every run of a statement.)
+    /// The statuses that hold a ticket number (`status = 'queued' OR status = 'cooking' OR
+    /// status = 'ready'`): the condition of the `orders_live_number` partial index, word for word
+    /// (migration 0002), so that SQLite sees that the index applies to a query that names it.
+    /// (`status IN (…)` of three or more constants builds a temporary b-tree on every run of a
+    /// statement.)
     static let isLive = OrderStatus.live.map { "status = '\($0.rawValue)'" }.joined(separator: " OR ")
     /// The final statuses, quoted and comma-separated.
     static let finalStatuses = OrderStatus.allCases.filter(\.isFinal).map { "'\($0.rawValue)'" }.joined(separator: ",")

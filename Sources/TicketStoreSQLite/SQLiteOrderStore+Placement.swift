@@ -80,7 +80,6 @@ extension SQLiteOrderStore {
         writerCache.withBatch(batch) { c in
             if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
             c.lastNumber = number
-            c.counterBehind = true
         }
         effects.changes.append(order)
         effects.workAdded = true

@@ -83,7 +83,7 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
                                    beforeBatch: { db in
                                        if try queue.refreshIfChangedOutside(db) { tickets.removeAll() }
                                    },
-                                   beforeCommit: { db in try writerCache.writeCounter(db) },
+                                   beforeCommit: { db, batch in try writerCache.writeCounter(db, batch: batch) },
                                    afterCommit: { effects in
                                        queue.apply(effects.changes)
                                        tickets.apply(effects.changes)

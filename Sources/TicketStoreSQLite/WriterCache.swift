@@ -13,8 +13,6 @@ final class WriterCache: Sendable {
         /// The last ticket number handed out in this batch (nil: none yet; the counter row holds
         /// the last one). `writeCounter` writes it once, before the batch commits.
         var lastNumber: Int?
-        /// Whether `lastNumber` is not yet in the counter row.
-        var counterBehind = false
     }
 
     private let state = Mutex(Batch())
@@ -27,13 +25,11 @@ final class WriterCache: Sendable {
         }
     }
 
-    /// Writes the batch's last ticket number to the counter row (once per batch, not once per
-    /// placement); runs last in the batch's transaction.
-    func writeCounter(_ db: Database) throws {
-        let last = state.withLock { b -> Int? in
-            defer { b.counterBehind = false }
-            return b.counterBehind ? b.lastNumber : nil
+    /// Writes the last ticket number `batch` handed out, if any, to the counter row (once per
+    /// batch, not once per placement); runs last in the batch's transaction.
+    func writeCounter(_ db: Database, batch: UInt64) throws {
+        if let last = withBatch(batch, { $0.lastNumber }) {
+            try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [last])
         }
-        if let last { try db.cachedStatement(sql: SQL.setLastNumber).execute(arguments: [last]) }
     }
 }
