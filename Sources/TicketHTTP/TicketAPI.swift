@@ -3,12 +3,17 @@ import Logging
 import ServiceLifecycle
 import TicketStore
 
-/// Builds the router of the whole API and the pages over `env`.
+/// Builds the responder of the whole API and the pages over `env`.
 public enum TicketAPI {
-    public static func buildRouter(_ env: APIEnvironment) -> Router<TicketRequestContext> {
+    /// The responder of the whole API and the pages: the router, with problem answers and metrics
+    /// around it (`APIResponder`).
+    public static func buildResponder(_ env: APIEnvironment) -> APIResponder {
+        APIResponder(router: buildRouter(env).buildResponder(), metrics: env.metrics)
+    }
+
+    /// The routes (no middleware: what every request gets is in `APIResponder`).
+    static func buildRouter(_ env: APIEnvironment) -> Router<TicketRequestContext> {
         let router = Router(context: TicketRequestContext.self)
-        router.add(middleware: MetricsMiddleware(metrics: env.metrics))
-        router.add(middleware: ErrorMiddleware())
         let handlers = handlers(env)
         for route in APIRoutes.all {
             // Every route has its handler (a test holds the two lists against each other).
@@ -33,7 +38,7 @@ public enum TicketAPI {
     /// database), with the pages' live feeds.
     public static func server(_ env: APIEnvironment, socket: ListeningSocket, limits: ConnectionLimits, logger: Logger,
                               onRunning: @escaping @Sendable (String) async -> Void) -> any DrainingServer {
-        ServerWithLiveFeeds(server: HTTPServer(socket: socket, responder: buildRouter(env).buildResponder(), limits: limits,
+        ServerWithLiveFeeds(server: HTTPServer(socket: socket, responder: buildResponder(env), limits: limits,
                                                metrics: env.metricsFactory, logger: logger, onRunning: onRunning),
                             feeds: env.live)
     }

@@ -31,7 +31,7 @@ struct APIHarness: Sendable {
     var app: some ApplicationProtocol {
         var logger = Logger(label: "ticketd.http-tests")
         logger.logLevel = .error
-        return Application(router: TicketAPI.buildRouter(env), logger: logger)
+        return Application(responder: TicketAPI.buildResponder(env), logger: logger)
     }
 
     /// Runs `body` against the API in the given test mode.

@@ -21,10 +21,12 @@ import Synchronization
 ///
 /// Graceful shutdown stops accepting, lets every connection finish the request it is answering
 /// (idle keep-alive connections are closed), and returns once all are closed.
-public final class HTTPServer<Responder: HTTPResponder>: DrainingServer, Sendable
-where Responder.Context == TicketRequestContext {
+///
+/// The responder is the API's own type, not any `HTTPResponder`: a generic one is called through
+/// its protocol witness, one more async frame that every waiting long poll keeps (1 KB each).
+public final class HTTPServer: DrainingServer, Sendable {
     private let socket: ListeningSocket
-    private let responder: Responder
+    private let responder: APIResponder
     private let limits: ConnectionLimits
     private let connections: ConnectionCount
     private let logger: Logger
@@ -42,7 +44,7 @@ where Responder.Context == TicketRequestContext {
 
     /// - Parameters:
     ///   - onRunning: called with the address once connections are being accepted.
-    public init(socket: ListeningSocket, responder: Responder, limits: ConnectionLimits, metrics: any MetricsFactory,
+    public init(socket: ListeningSocket, responder: APIResponder, limits: ConnectionLimits, metrics: any MetricsFactory,
                 logger: Logger, onRunning: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.socket = socket
         self.responder = responder
