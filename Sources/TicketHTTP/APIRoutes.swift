@@ -1,9 +1,9 @@
 import HTTPTypes
 import Hummingbird
 
-/// Every route of the API, in one list: the router registers exactly these (each with the
-/// handler of its `operationId`), `/openapi.json` builds its paths from them, and the 405 check
-/// reads them. Tests hold the list, the handlers and the document's operations against each
+/// Every route of the API, in one list: the router (`APIRouter`) serves exactly these (each with
+/// the handler of its `operationId`, and answers 405 from them), and `/openapi.json` builds its
+/// paths from them. Tests hold the list, the handlers and the document's operations against each
 /// other.
 public enum APIRoutes {
     /// A route's handler, as its routes file provides it.
@@ -42,20 +42,6 @@ public enum APIRoutes {
         Route(method: .post, path: "/v1/kitchen/orders/:id/fail", operationID: "failAttempt", requiresToken: true),
         Route(method: .get, path: "/v1/kitchen/events", operationID: "streamKitchenEvents", requiresToken: true),
     ]
-
-    /// The methods served at a concrete request path (for 405 and `Allow`), empty if none.
-    public static func methods(matching path: String) -> [HTTPRequest.Method] {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        var methods: [HTTPRequest.Method] = []
-        for route in all {
-            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
-            guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix(":") || $0 == $1 }), !methods.contains(route.method) {
-                methods.append(route.method)
-            }
-        }
-        return methods
-    }
 
     /// The OpenAPI form of a path (`{ticket}` for `:ticket`).
     public static func openAPIPath(_ path: String) -> String {

@@ -44,7 +44,8 @@ struct CustomerRoutes: Sendable {
     func placeOrder(_ request: Request, context: TicketRequestContext) async throws -> Response {
         let settings = env.settings
         try Self.requireJSON(request)
-        let buffer = try await request.wholeBody(atMost: settings.maxBodyBytes)
+        var request = request
+        let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
         guard let value = JSONValue.parse(buffer.readableBytesView) else {
             throw Problem.badRequest("the body is not valid JSON")
         }

@@ -53,7 +53,8 @@ extension APIEnvironment {
     /// A JSON object body with only `fields` (an unknown one is refused, naming it).
     func body(_ request: Request, fields: Set<String>) async throws -> [String: JSONValue] {
         try CustomerRoutes.requireJSON(request)
-        let buffer = try await request.wholeBody(atMost: settings.maxBodyBytes)
+        var request = request
+        let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
         guard let value = JSONValue.parse(buffer.readableBytesView) else {
             throw Problem.badRequest("the body is not valid JSON")
         }

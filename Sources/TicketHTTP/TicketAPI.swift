@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -5,23 +6,24 @@ import TicketStore
 
 /// Builds the responder of the whole API and the pages over `env`.
 public enum TicketAPI {
-    /// The responder of the whole API and the pages: the router, with problem answers and metrics
-    /// around it (`APIResponder`).
+    /// The responder of the whole API and the pages: their routes, with problem answers and
+    /// metrics around them (`APIResponder`).
     public static func buildResponder(_ env: APIEnvironment) -> APIResponder {
-        APIResponder(router: buildRouter(env).buildResponder(), metrics: env.metrics)
+        APIResponder(routes: routes(env), metrics: env.metrics)
     }
 
-    /// The routes (no middleware: what every request gets is in `APIResponder`).
-    static func buildRouter(_ env: APIEnvironment) -> Router<TicketRequestContext> {
-        let router = Router(context: TicketRequestContext.self)
+    /// Every route of the API (`APIRoutes.all`, each with the handler of its `operationId`) and
+    /// of the pages.
+    static func routes(_ env: APIEnvironment) -> APIRouter {
         let handlers = handlers(env)
+        var routes: [(method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)] = []
         for route in APIRoutes.all {
             // Every route has its handler (a test holds the two lists against each other).
             guard let handler = handlers[route.operationID] else { continue }
-            router.on(RouterPath(route.path), method: route.method, use: handler)
+            routes.append((route.method, route.path, handler))
         }
-        PageRoutes.register(on: router, env: env)
-        return router
+        routes += PageRoutes.routes(env)
+        return APIRouter(routes)
     }
 
     /// Every handler, by `operationId`.

@@ -32,25 +32,14 @@ enum PageRoutes {
     static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    /// Registers every page route on `router` (GET only).
-    static func register(on router: Router<TicketRequestContext>, env: APIEnvironment) {
-        for route in all {
-            router.on(RouterPath(route.path), method: .get) { request, context in
+    /// Every page route (GET only), with its handler.
+    static func routes(_ env: APIEnvironment) -> [(method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)] {
+        all.map { route in
+            (.get, route.path, { request, context in
                 let name = try route.asset ?? assetName(context)
                 return try respond(name, request: request, env: env)
-            }
+            })
         }
-    }
-
-    /// The methods served at a concrete request path (for 405 and `Allow`).
-    static func methods(matching path: String) -> [HTTPRequest.Method] {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        for route in all {
-            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
-            guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix(":") || $0 == $1 }) { return [.get] }
-        }
-        return []
     }
 
     /// The file an `/assets/:file` path names: a style sheet, a module or an image of `web/`.
