@@ -14,8 +14,9 @@ import TicketStore
 ///
 /// Both are done here rather than as router middleware: each middleware adds async frames to
 /// every route's call chain (the middleware's, its responder's and a closure's), and a long poll
-/// keeps its whole chain allocated while it waits. With the two as middleware, 10,000 held long
-/// polls took 4 KB more each (the task allocator's slabs).
+/// keeps its whole chain allocated while it waits, about 1 KB of the task allocator per frame.
+/// With the two as middleware, Hummingbird's router and a generic server, a held long poll took
+/// 25.4 KB; now 21.0 KB, where Hummingbird's own held request takes 20.6 KB.
 public struct APIResponder: HTTPResponder {
     public typealias Context = TicketRequestContext
     let routes: APIRouter
