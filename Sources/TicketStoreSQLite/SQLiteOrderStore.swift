@@ -23,6 +23,8 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
     let queue: QueueIndex
     /// The latest committed state of live orders, for polls (filled by the writer only).
     let tickets: TicketCache
+    /// Opens once `warmTicketCache` is done (tests wait for it before counting on the cache).
+    let cacheWarmed = Gate()
     /// What requests of the current batch keep for the next ones: placements made (not yet in
     /// `queue`, which follows commits) and the last ticket number handed out.
     let writerCache: WriterCache
@@ -110,8 +112,15 @@ public final class SQLiteOrderStore: OrderStore, Sendable {
 
     public func now() -> Timestamp { clock.now() }
 
-    /// Runs the group-commit writer until graceful shutdown or `stop()`.
-    public func run() async { await writer.run() }
+    /// Runs the group-commit writer until graceful shutdown or `stop()`, and meanwhile fills the
+    /// ticket cache with the live orders already in the database (`warmTicketCache`).
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.warmTicketCache() }
+            await writer.run()
+            group.cancelAll()
+        }
+    }
 
     public func stop() { writer.close() }
 

@@ -10,7 +10,9 @@ import TicketStore
 /// Writes by other processes empty it when the writer notices them (`PRAGMA data_version`, at
 /// least at every sweep), so an operator's `sqlite3` change shows within the sweep interval.
 ///
-/// A miss (an order from before this start, one evicted, a final one) reads the database, and
+/// At a start the store fills it with the live orders already in the database
+/// (`SQLiteOrderStore.warmTicketCache`). A miss (an order not loaded yet, one evicted, a final
+/// one) reads the database, and
 /// the poll puts a live order it read into the cache (`fill`) unless the cache may have lost
 /// track of a newer state meanwhile: each fill carries the cache's sequence from before its read,
 /// and is refused when since then the order left for a final state (a tombstone), the cache was

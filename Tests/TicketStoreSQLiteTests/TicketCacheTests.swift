@@ -132,11 +132,46 @@ struct TicketCacheTests {
 
     @Test func pollsOfOrdersFromBeforeTheStartComeFromMemoryAfterTheFirst() async throws {
         try await withStore { env in
+            await env.store.cacheWarmed.wait()   // the start's own filling is over (nothing to fill)
             let placed = try await env.store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)]))
             env.store.tickets.removeAll()   // as after a start: the cache does not know the order
             #expect(env.store.tickets.order(ticket: placed.order.ticket) == nil)
             #expect(try await env.store.ticket(placed.order.ticket)?.order == placed.order)
             #expect(env.store.tickets.order(ticket: placed.order.ticket) == placed.order)
+        }
+    }
+
+    @Test func aStartPutsTheLiveOrdersAlreadyInTheDatabaseIntoTheCache() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir.appendingPathComponent("t.db").path
+            try await withStore(at: path) { env in
+                let store = env.store
+                for _ in 0..<12 { _ = try await store.place(NewOrder(items: [OrderLine(item: "fries", quantity: 1)])) }
+                let claims = try await store.claimNext(cook: "c", leaseSeconds: 60, limit: 4)
+                _ = try await store.markReady(orderID: claims[0].order.id, lease: claims[0].lease)
+                let pickedUp = try await store.markReady(orderID: claims[1].order.id, lease: claims[1].lease)
+                _ = try await store.pickup(ticket: pickedUp.ticket)
+                let queued = try await store.listOrders(status: .queued, limit: 50, after: nil)
+                _ = try await store.cancel(ticket: queued[0].ticket)
+            }
+            let rows = try await rawConnection(path).read { db in
+                try Row.fetchAll(db, sql: "SELECT \(OrderRow.columns) FROM orders").map(OrderRow.order)
+            }
+            let live = rows.filter { !$0.status.isFinal }
+            #expect(live.count == 10)   // 12 placed, one picked up, one cancelled
+            #expect(Set(live.map(\.status)) == [.queued, .cooking, .ready])
+            // The next start (which hands the cooking orders back to the queue): every live order
+            // comes into the cache, in its state now, without a poll; final ones do not.
+            try await withStore(at: path) { env in
+                try await waitUntil("the live orders in the cache") { env.store.tickets.count == live.count }
+                let now = try await env.store.pool.read { db in
+                    try Row.fetchAll(db, sql: "SELECT \(OrderRow.columns) FROM orders").map(OrderRow.order)
+                }
+                #expect(now.count == rows.count)
+                for order in now {
+                    #expect(env.store.tickets.order(ticket: order.ticket) == (order.status.isFinal ? nil : order))
+                }
+            }
         }
     }
 
