@@ -22,6 +22,9 @@ final class NodeLink: Sendable {
         var listening = false
         var lastSweeperAttempt: ContinuousClock.Instant?
         var everConnected = false
+        /// `close()` ran: a connection the listener opens after it is closed at once, not kept
+        /// (a connection dropped unclosed trips postgres-nio's assertion in its deinit).
+        var closed = false
     }
     private let state = Mutex(State())
 
@@ -121,7 +124,15 @@ final class NodeLink: Sendable {
                         logger.error("another running ticketd took this node_id while the connection was lost",
                                      metadata: ["node": "\(options.nodeID)"])
                     }
-                    state.withLock { $0.connection = fresh }
+                    let kept = state.withLock { s -> Bool in
+                        guard !s.closed else { return false }
+                        s.connection = fresh
+                        return true
+                    }
+                    guard kept else {
+                        try? await fresh.close()
+                        break
+                    }
                     connection = fresh
                     logger.notice("connection to PostgreSQL re-established; catching up", metadata: ["node": "\(options.nodeID)"])
                 } catch {
@@ -166,7 +177,7 @@ final class NodeLink: Sendable {
     /// Closes the session (its locks go with it).
     func close() async {
         let connection = state.withLock { s -> PostgresConnection? in
-            defer { s.connection = nil; s.isSweeper = false; s.listening = false }
+            defer { s.connection = nil; s.isSweeper = false; s.listening = false; s.closed = true }
             return s.connection
         }
         try? await connection?.close()
