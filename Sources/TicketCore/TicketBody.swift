@@ -58,7 +58,7 @@ public enum TicketBody {
         if let eta = estimate.readyAt(order, position: position, now: now) {
             w.key("estimated_ready_at"); w.value(eta)
         }
-        w.key("items"); writeItems(order.items, to: &w)
+        w.key("items"); OrderItemsJSON.write(order.items, to: &w)
         w.key("customer"); w.value(order.customer)
         w.key("note"); w.value(order.note)
         w.key("priority"); w.value(order.priority.rawValue)
@@ -74,9 +74,5 @@ public enum TicketBody {
         var w = JSONWriter()
         write(order, position: position, estimate: estimate, now: now, to: &w)
         return w.bytes
-    }
-
-    public static func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
-        OrderItemsJSON.write(items, to: &w)
     }
 }

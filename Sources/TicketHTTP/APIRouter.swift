@@ -21,6 +21,9 @@ struct APIRouter: Sendable {
         let handler: APIRoutes.Handler
     }
 
+    /// A route as the routes files define it: method, Hummingbird pattern, handler.
+    typealias Definition = (method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)
+
     enum Segment: Sendable {
         case constant([UInt8])
         case parameter(Substring)
@@ -35,8 +38,8 @@ struct APIRouter: Sendable {
 
     private let routes: [Route]
 
-    /// `routes`: (method, Hummingbird pattern, handler); the first of two equal patterns wins.
-    init(_ routes: [(method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)]) {
+    /// The first of two equal patterns wins.
+    init(_ routes: [Definition]) {
         self.routes = routes.map { route in
             let segments = route.path.split(separator: "/", omittingEmptySubsequences: true).map { part -> Segment in
                 part.hasPrefix(":") ? .parameter(part.dropFirst()) : .constant(Array(part.utf8))

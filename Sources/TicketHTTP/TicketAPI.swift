@@ -1,4 +1,3 @@
-import HTTPTypes
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -16,7 +15,7 @@ public enum TicketAPI {
     /// of the pages.
     static func routes(_ env: APIEnvironment) -> APIRouter {
         let handlers = handlers(env)
-        var routes: [(method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)] = []
+        var routes: [APIRouter.Definition] = []
         for route in APIRoutes.all {
             // Every route has its handler (a test holds the two lists against each other).
             guard let handler = handlers[route.operationID] else { continue }

@@ -19,10 +19,6 @@ extension APIEnvironment {
     func writeOperatorOrder(_ order: Order, to w: inout JSONWriter) {
         OperatorView.write(order, to: &w)
     }
-
-    func writeItems(_ items: [OrderLine], to w: inout JSONWriter) {
-        TicketBody.writeItems(items, to: &w)
-    }
 }
 
 extension JSONWriter {
@@ -44,7 +40,7 @@ enum OperatorView {
         w.key("status"); w.value(order.status.rawValue)
         w.key("version"); w.value(order.version)
         w.key("priority"); w.value(order.priority.rawValue)
-        w.key("items"); TicketBody.writeItems(order.items, to: &w)
+        w.key("items"); OrderItemsJSON.write(order.items, to: &w)
         w.key("customer"); w.value(order.customer)
         w.key("note"); w.value(order.note)
         w.key("attempts"); w.value(order.attempts)

@@ -33,7 +33,7 @@ enum PageRoutes {
         + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     /// Every page route (GET only), with its handler.
-    static func routes(_ env: APIEnvironment) -> [(method: HTTPRequest.Method, path: String, handler: APIRoutes.Handler)] {
+    static func routes(_ env: APIEnvironment) -> [APIRouter.Definition] {
         all.map { route in
             (.get, route.path, { request, context in
                 let name = try route.asset ?? assetName(context)

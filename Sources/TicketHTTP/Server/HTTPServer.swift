@@ -4,7 +4,6 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -136,19 +135,11 @@ public final class HTTPServer: DrainingServer, Sendable {
         return future
     }
 
-    /// One request: the router's answer with a `Date` header, written to the connection. As in
-    /// Hummingbird's `Application`, an error that escapes the router becomes a bare 500 (the
-    /// router's error middleware answers every error it sees with problem+json).
+    /// One request: the API's answer (every error already answered as problem+json) with a
+    /// `Date` header, written to the connection.
     @Sendable private func respond(_ request: Request, _ writer: consuming ResponseWriter, _ channel: any Channel) async throws {
         let context = TicketRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
-        var response: Response
-        do {
-            response = try await responder.respond(to: request, context: context)
-        } catch let error as HTTPParserError {
-            throw error
-        } catch {
-            response = Response(status: .internalServerError)
-        }
+        var response = await responder.answer(request, context: context)
         response.headers[.date] = date.current
         try await writer.write(response: response.head, body: response.body)
     }
