@@ -370,20 +370,9 @@ struct EndToEndTests {
 
         let sqlite3 = "/usr/bin/sqlite3"
         if FileManager.default.isExecutableFile(atPath: sqlite3) {
-            let tables = try await onThread { () -> String in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: sqlite3)
-                process.arguments = [dir.path("x.db"), ".tables"]
-                process.currentDirectoryURL = dir.url
-                let out = Pipe()
-                process.standardOutput = out
-                try process.run()
-                let collector = OutputCollector(out)
-                collector.start()
-                collector.waitForEnd(timeout: 10)
-                process.waitUntilExit()
-                return collector.text
-            }
+            let listed = try await runProgram(sqlite3, [dir.path("x.db"), ".tables"], in: dir.url, timeout: 10)
+            #expect(listed.status.isCleanExit, "\(listed)")
+            let tables = listed.stdout
             let names = tables.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
             #expect(names.contains("orders"), "sqlite3 .tables: \(tables)")
             #expect(names.contains("order_events"), "sqlite3 .tables: \(tables)")

@@ -416,20 +416,19 @@ func runProgram(_ program: String, _ arguments: [String], in directory: URL, env
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         let stdout = OutputCollector(out), stderr = OutputCollector(err)
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
+        let end = ChildExit(process)
         try process.run()
+        end.watch(pid: process.processIdentifier)
         stdout.start()
         stderr.start()
-        if done.wait(timeout: .now() + timeout) == .timedOut {
+        guard let status = end.wait(timeout: timeout) else {
             process.terminate()
-            _ = done.wait(timeout: .now() + 5)
+            _ = end.wait(timeout: 5)
             throw HarnessError("\(program) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
         }
         stdout.waitForEnd(timeout: 5)
         stderr.waitForEnd(timeout: 5)
-        return CommandResult(status: ExitStatus(code: process.terminationStatus, bySignal: process.terminationReason == .uncaughtSignal),
-                             stdout: stdout.text, stderr: stderr.text)
+        return CommandResult(status: status, stdout: stdout.text, stderr: stderr.text)
     }
 }
 

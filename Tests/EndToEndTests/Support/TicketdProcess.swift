@@ -173,6 +173,64 @@ struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
     var description: String { bySignal ? "killed by signal \(code)" : "exit status \(code)" }
 }
 
+/// The end of one child process, seen by a thread of its own that waits for it with `waitid`
+/// and `WNOWAIT` (which leaves the child for Foundation to reap). Foundation's `Process` learns
+/// of the end from a socket the child inherits; a child that another thread spawns at that
+/// instant, without closing what it inherits, keeps a copy, and Foundation then reports the end
+/// only when that one ends too (CI saw a daemon that had exited "still running" 10 s later while
+/// a PostgreSQL server, started beside it, held the copy). Whichever of the two reports first
+/// wins: when Foundation reaps first, `waitid` finds no child and Foundation's handler reports.
+final class ChildExit: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var status: ExitStatus?
+
+    /// Watches `process`, which must have been started (`run()`).
+    init(_ process: Process) {
+        process.terminationHandler = { [weak self] process in
+            self?.report(ExitStatus(code: process.terminationStatus, bySignal: process.terminationReason == .uncaughtSignal))
+        }
+    }
+
+    /// Starts the waiting thread; call after `process.run()`.
+    func watch(pid: pid_t) {
+        Thread.detachNewThread { [weak self] in
+            var info = siginfo_t()
+            var result: Int32
+            repeat {
+                result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+            } while result == -1 && errno == EINTR
+            guard result == 0 else { return }
+            let code = info._sifields._sigchld.si_status
+            self?.report(ExitStatus(code: code, bySignal: info.si_code != CLD_EXITED))
+        }
+    }
+
+    private func report(_ ended: ExitStatus) {
+        condition.lock()
+        if status == nil { status = ended }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The exit status once the process has ended, else nil.
+    var current: ExitStatus? {
+        condition.lock()
+        defer { condition.unlock() }
+        return status
+    }
+
+    /// Blocks until the process ends (its status) or `timeout` seconds pass (nil).
+    func wait(timeout: Double) -> ExitStatus? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while status == nil {
+            if !condition.wait(until: deadline) { break }
+        }
+        return status
+    }
+}
+
 /// One `ticketd` child process with its standard output and error captured.
 final class TicketdProcess: @unchecked Sendable {
     let process: Process
@@ -180,8 +238,7 @@ final class TicketdProcess: @unchecked Sendable {
     let arguments: [String]
     let stdout: OutputCollector
     let stderr: OutputCollector
-    private let condition = NSCondition()
-    private var exitStatus: ExitStatus?
+    private let end: ChildExit
 
     /// Starts `binary arguments…` with `directory` as its working directory.
     init(binary: URL? = nil, arguments: [String], directory: URL, environment extra: [String: String] = [:]) throws {
@@ -205,29 +262,17 @@ final class TicketdProcess: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         stdout = OutputCollector(outPipe)
         stderr = OutputCollector(errPipe)
-        process.terminationHandler = { [weak self] process in
-            self?.ended(ExitStatus(code: process.terminationStatus, bySignal: process.terminationReason == .uncaughtSignal))
-        }
+        end = ChildExit(process)
         try process.run()
+        end.watch(pid: process.processIdentifier)
         stdout.start()
         stderr.start()
     }
 
     var pid: Int32 { process.processIdentifier }
 
-    private func ended(_ status: ExitStatus) {
-        condition.lock()
-        exitStatus = status
-        condition.broadcast()
-        condition.unlock()
-    }
-
     /// The exit status once the process has ended, else nil.
-    var exited: ExitStatus? {
-        condition.lock()
-        defer { condition.unlock() }
-        return exitStatus
-    }
+    var exited: ExitStatus? { end.current }
 
     func signal(_ signal: Int32) {
         guard exited == nil else { return }
@@ -238,13 +283,7 @@ final class TicketdProcess: @unchecked Sendable {
     /// what it wrote has been read (the end of both pipes, for at most 2 s more: a child it
     /// started may hold them open), so that its last log lines are in `stderr.text`.
     func waitForExit(timeout: Double) -> ExitStatus? {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        condition.lock()
-        while exitStatus == nil {
-            if !condition.wait(until: deadline) { break }
-        }
-        let status = exitStatus
-        condition.unlock()
+        let status = end.wait(timeout: timeout)
         if status != nil {
             stdout.waitForEnd(timeout: 2)
             stderr.waitForEnd(timeout: 2)
