@@ -33,6 +33,14 @@ final class NodeLink: Sendable {
         self.logger = logger
     }
 
+    /// A store released without `close()` (a caller that failed between open and close) still
+    /// ends its session: the connection is closed, and kept alive until it is (postgres-nio
+    /// asserts that a connection is closed before it is freed).
+    deinit {
+        guard let connection = state.withLock({ $0.connection }), !connection.isClosed else { return }
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
+
     var isConnected: Bool { state.withLock { $0.connection.map { !$0.isClosed } ?? false } }
 
     /// True once this session listens: every later commit's notification reaches it.
@@ -120,7 +128,14 @@ final class NodeLink: Sendable {
             if connection == nil || connection?.isClosed == true {
                 do {
                     let fresh = try await options.connect(role: "listen", logger: logger)
-                    if try await !takeNodeLock(fresh, waiting: Self.nodeLockWait) {
+                    let locked: Bool
+                    do {
+                        locked = try await takeNodeLock(fresh, waiting: Self.nodeLockWait)
+                    } catch {
+                        try? await fresh.close()
+                        throw error
+                    }
+                    if !locked {
                         logger.error("another running ticketd took this node_id while the connection was lost",
                                      metadata: ["node": "\(options.nodeID)"])
                     }

@@ -190,6 +190,21 @@ struct NodesTests {
         }
     }
 
+    @Test("a store released without close() still ends its session: the same node_id opens again")
+    func releasedWithoutClose() async throws {
+        let options = try await PostgresTestDatabase.fresh(node: "node-a")
+        do {
+            // Opened and dropped, never run nor closed (as by a caller that failed in between).
+            let dropped = try await PostgresOrderStore.open(options: options)
+            #expect(dropped.handedBackAtOpen.isEmpty)
+        }
+        // Refused while the dropped store's session holds the node's lock (3 s of waiting).
+        try await withPostgresStore(options) { store in
+            let placed = try await store.place(order())
+            #expect(placed.order.number == 1)
+        }
+    }
+
     @Test("a second node with the same node_id is refused; a restart hands back only its own leases")
     func nodeIdentity() async throws {
         let a = try await PostgresTestDatabase.fresh(node: "node-a")

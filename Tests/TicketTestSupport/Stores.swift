@@ -128,7 +128,13 @@ public func withPostgresStore(_ options: PostgresOptions, settings: StoreSetting
                               _ body: (PostgresOrderStore) async throws -> Void) async throws {
     let store = try await PostgresOrderStore.open(options: options, settings: settings, changes: changes,
                                                   logger: testLogger("ticketd.store"))
-    try await run(store, body)
+    // Closed whether or not `body` failed: a failing test leaves no session behind.
+    do {
+        try await run(store, body)
+    } catch {
+        try? store.close()
+        throw error
+    }
     try store.close()
 }
 
