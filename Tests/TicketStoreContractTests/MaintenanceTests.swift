@@ -77,6 +77,8 @@ struct MaintenanceTests {
             let board = try await store.board()
             let summary = try await store.boardSummary(limit: 3)
             #expect(summary == BoardSummary(preparing: [3, 4, 6], ready: [1, 2], preparingCount: 5, readyCount: 2))
+            // Both lists full: the counts are still exact.
+            #expect(try await store.boardSummary(limit: 2) == BoardSummary(preparing: [3, 4], ready: [1, 2], preparingCount: 5, readyCount: 2))
             let whole = try await store.boardSummary(limit: 1000)
             #expect(whole.preparing == board.preparing && whole.ready == board.ready)
             #expect(whole.preparingCount == board.preparing.count && whole.readyCount == board.ready.count)
