@@ -73,6 +73,33 @@ extension PostgresOrderStore {
         }
     }
 
+    /// The board's lowest numbers per column and exact counts without reading every live order
+    /// (as the SQLite store's): a column that fits its list is counted by it; a full one from
+    /// the queue mirror (queued) and a count of its cooking or ready orders.
+    public func boardSummary(limit: Int) async throws -> BoardSummary {
+        let logger = self.logger
+        let queue = self.queue
+        return try await pool.withConnection { connection in
+            func numbers(_ sql: String) async throws -> [Int] {
+                var binds = PostgresBindings()
+                binds.append(limit)
+                return try await connection.rows(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) { try $0.decode(Int.self) }
+            }
+            func count(_ status: OrderStatus) async throws -> Int {
+                var binds = PostgresBindings()
+                binds.append(status.rawValue)
+                return try await connection.rows(PostgresQuery(unsafeSQL: PostgresSQL.countStatus, binds: binds), logger: logger) {
+                    try $0.decode(Int.self)
+                }.first ?? 0
+            }
+            let preparing = try await numbers(PostgresSQL.boardPreparing)
+            let ready = try await numbers(PostgresSQL.boardReady)
+            let preparingCount = preparing.count < limit ? preparing.count : try await queue.count + count(.cooking)
+            let readyCount = ready.count < limit ? ready.count : try await count(.ready)
+            return BoardSummary(preparing: preparing, ready: ready, preparingCount: preparingCount, readyCount: readyCount)
+        }
+    }
+
     public func liveCounts() async throws -> [OrderStatus: Int] {
         let logger = self.logger
         return try await pool.withConnection { connection in

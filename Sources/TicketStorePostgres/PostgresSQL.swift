@@ -17,6 +17,10 @@ enum PostgresSQL {
     static let listByStatus = "SELECT \(columns) FROM orders WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3"
     static let listAll = "SELECT \(columns) FROM orders WHERE id > $1 ORDER BY id LIMIT $2"
     static let board = "SELECT number, status FROM orders WHERE status IN (\(liveStatuses)) ORDER BY number"
+    /// The board's lowest numbers per column, on the live-number index, up to a limit ($1).
+    static let boardPreparing = "SELECT number FROM orders WHERE status IN (\(liveStatuses)) AND status <> 'ready' ORDER BY number LIMIT $1"
+    static let boardReady = "SELECT number FROM orders WHERE status = 'ready' ORDER BY number LIMIT $1"
+    static let countStatus = "SELECT count(*) FROM orders WHERE status = $1"
     static let liveCounts = "SELECT status, count(*) FROM orders WHERE status IN (\(liveStatuses)) GROUP BY status"
     static let queued = "SELECT id, priority, version FROM orders WHERE status = 'queued'"
     static let queuedCount = "SELECT count(*) FROM orders WHERE status = 'queued'"
