@@ -107,9 +107,9 @@ extension SQLiteOrderStore {
     /// however many there are). A column whose list is not full is counted by its list, in the
     /// same snapshot (the two always agree). A full one is counted without reading its orders:
     /// queued orders from the writer's queue index (it follows each commit before the commit's
-    /// change is announced, so it may be one batch ahead of the snapshot, never behind a change
-    /// that woke the caller), cooking and ready ones on the status index. Counting 200,000 queued orders there took 8-10 ms a board event, and
-    /// the board waited for it.
+    /// change is announced: within a batch of the snapshot, never behind a change that woke the
+    /// caller), cooking and ready ones on the status index. Counting 200,000 queued orders on
+    /// the status index took 8-10 ms a board event, and the board waited for it.
     public func boardSummary(limit: Int) async throws -> BoardSummary {
         let queue = self.queue
         return try await pool.read { db in
