@@ -180,6 +180,12 @@ final class RequestReadDeadline {
         return false
     }
 
+    /// A quiesce waits for an answer to be written. Only then does the end of an answer need
+    /// watching: a quiesce that comes later, with nothing else coming, is passed on at once
+    /// (`quiesceRequested`), and one that comes while another request is under way waits for
+    /// that request's own answer.
+    var holdsQuiesce: Bool { quiescePending }
+
     /// The answer to the request under way has been written: a held quiesce goes on (and the
     /// idle connection closes).
     func responseWritten() {
@@ -298,7 +304,12 @@ final class RequestPartsHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         deadline.responseEnded()
-        // Once the answer is written, a quiesce held for it goes on.
+        // Once the answer is written, a quiesce held for it goes on. Without one held, no
+        // promise and callback per answer (every request's).
+        guard deadline.holdsQuiesce else {
+            context.write(data, promise: promise)
+            return
+        }
         let written = promise ?? context.eventLoop.makePromise()
         let bound = NIOLoopBound(deadline, eventLoop: context.eventLoop)
         written.futureResult.whenComplete { _ in bound.value.responseWritten() }
