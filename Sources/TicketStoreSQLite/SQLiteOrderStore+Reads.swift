@@ -43,10 +43,9 @@ extension SQLiteOrderStore {
             var after: Int64 = 0
             while loaded < TicketCache.defaultGenerationSize, !Task.isCancelled {
                 let token = tickets.fillToken
-                let arguments: StatementArguments = [status.rawValue, after, min(1_000, TicketCache.defaultGenerationSize - loaded)]
-                guard let orders = try? await pool.read({ db in
-                    try Row.fetchAll(db.cachedStatement(sql: SQL.listByStatus), arguments: arguments).map(OrderRow.order)
-                }), let last = orders.last else { break }
+                let limit = min(1_000, TicketCache.defaultGenerationSize - loaded)
+                guard let orders = try? await listOrders(status: status, limit: limit, after: after),
+                      let last = orders.last else { break }
                 for order in orders { tickets.fill(order, readAfter: token) }
                 loaded += orders.count
                 after = last.id
@@ -115,11 +114,8 @@ extension SQLiteOrderStore {
         return try await pool.read { db in
             let preparing = try Int.fetchAll(db.cachedStatement(sql: SQL.boardPreparing), arguments: [limit])
             let ready = try Int.fetchAll(db.cachedStatement(sql: SQL.boardReady), arguments: [limit])
-            func count(_ status: OrderStatus) throws -> Int {
-                try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
-            }
-            let preparingCount = preparing.count < limit ? preparing.count : try queue.count + count(.cooking)
-            let readyCount = ready.count < limit ? ready.count : try count(.ready)
+            let preparingCount = preparing.count < limit ? preparing.count : try queue.count + Self.count(db, .cooking)
+            let readyCount = ready.count < limit ? ready.count : try Self.count(db, .ready)
             return BoardSummary(preparing: preparing, ready: ready, preparingCount: preparingCount, readyCount: readyCount)
         }
     }
@@ -130,11 +126,14 @@ extension SQLiteOrderStore {
         let queued = queue.count
         return try await pool.read { db in
             var counts: [OrderStatus: Int] = [.queued: queued, .cooking: 0, .ready: 0]
-            for status in [OrderStatus.cooking, .ready] {
-                counts[status] = try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
-            }
+            for status in [OrderStatus.cooking, .ready] { counts[status] = try Self.count(db, status) }
             return counts
         }
+    }
+
+    /// Orders in `status`, counted on the status index (for the statuses with few orders).
+    static func count(_ db: Database, _ status: OrderStatus) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
     }
 
     /// The earliest time a queued order becomes claimable, or nil when nothing is queued.
