@@ -6,9 +6,20 @@ import Hummingbird
 /// JSON body and appends one ~300-byte row to a SQLite table in WAL with `synchronous=FULL`
 /// through a minimal group-commit writer, answering after the commit. The least work any
 /// durable intake can do on this machine: no numbers, no events, no idempotency, no savepoints.
+///
+/// With `rows: .ticketd` (`--rows ticketd`, on a database that `ticketd migrate` made) each request
+/// writes ticketd's own two rows instead: an `orders` row with every index of ticketd's schema and
+/// its `order_events` row, numbers counted in memory and `ticket_counter` written once per batch.
+/// Not a yardstick of `scripts/bench`: it measures the least any intake writing ticketd's rows can
+/// cost here (BENCHMARKS.md, issue 16), without ticketd's checks, caches or answers.
 final class DurableLog: @unchecked Sendable {
+    enum Rows: String { case log, ticketd }
     private var db: OpaquePointer?
     private var insert: OpaquePointer?
+    private var insertEvent: OpaquePointer?
+    private var counter: OpaquePointer?
+    private var number: Int64 = 0
+    private let rows: Rows
     private let condition = NSCondition()
     private var pending: [(row: String, done: CheckedContinuation<Int64, any Error>)] = []
 
@@ -16,17 +27,42 @@ final class DurableLog: @unchecked Sendable {
         var description: String
     }
 
-    init(path: String) throws {
+    init(path: String, rows: Rows = .log) throws {
+        self.rows = rows
         guard sqlite3_open(path, &db) == SQLITE_OK else { throw Failure(description: "cannot open \(path)") }
-        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-                       "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, row TEXT NOT NULL)"] {
+        var pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
+        if rows == .log {
+            pragmas.append("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, row TEXT NOT NULL)")
+        }
+        for pragma in pragmas {
             guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else {
                 throw Failure(description: "\(pragma): \(String(cString: sqlite3_errmsg(db)))")
             }
         }
-        guard sqlite3_prepare_v2(db, "INSERT INTO log (at, row) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?)",
-                                 -1, &insert, nil) == SQLITE_OK else {
-            throw Failure(description: String(cString: sqlite3_errmsg(db)))
+        func prepare(_ sql: String, _ statement: inout OpaquePointer?) throws {
+            guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+                throw Failure(description: "\(sql): \(String(cString: sqlite3_errmsg(db)))")
+            }
+        }
+        switch rows {
+        case .log:
+            try prepare("INSERT INTO log (at, row) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?)", &insert)
+        case .ticketd:
+            try prepare("""
+                INSERT INTO orders (ticket, number, status, priority, items, version, attempts, max_attempts,
+                                    cook_seconds, available_at, created_at)
+                VALUES (?1, ?2, 'queued', 'normal', ?3, 1, 0, 3, 3.0, strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+                        strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+                """, &insert)
+            try prepare("""
+                INSERT INTO order_events (order_id, from_status, to_status, at, detail)
+                VALUES (?1, NULL, 'queued', strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'placed')
+                """, &insertEvent)
+            try prepare("INSERT OR REPLACE INTO ticket_counter (id, last_number) VALUES (1, ?1)", &counter)
+            var last: OpaquePointer?
+            try prepare("SELECT coalesce(max(number), 0) FROM orders", &last)
+            if sqlite3_step(last) == SQLITE_ROW { number = sqlite3_column_int64(last, 0) }
+            sqlite3_finalize(last)
         }
         let thread = Thread { [self] in run() }
         thread.name = "durable-writer"
@@ -55,10 +91,13 @@ final class DurableLog: @unchecked Sendable {
             ids.reserveCapacity(batch.count)
             var ok = sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK
             for item in batch where ok {
-                sqlite3_bind_text(insert, 1, item.row, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-                ok = sqlite3_step(insert) == SQLITE_DONE
-                sqlite3_reset(insert)
+                ok = rows == .log ? appendLog(item.row) : appendOrder(item.row)
                 ids.append(sqlite3_last_insert_rowid(db))
+            }
+            if ok && rows == .ticketd {
+                sqlite3_bind_int64(counter, 1, number)
+                ok = sqlite3_step(counter) == SQLITE_DONE
+                sqlite3_reset(counter)
             }
             ok = ok && sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK
             if !ok {
@@ -69,6 +108,44 @@ final class DurableLog: @unchecked Sendable {
             }
             for (item, id) in zip(batch, ids) { item.done.resume(returning: id) }
         }
+    }
+}
+
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+/// URL-safe characters in ASCII order, as ticketd's ticket ids use them.
+private let alphabet = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
+
+extension DurableLog {
+    private func appendLog(_ row: String) -> Bool {
+        sqlite3_bind_text(insert, 1, row, -1, transient)
+        defer { sqlite3_reset(insert) }
+        return sqlite3_step(insert) == SQLITE_DONE
+    }
+
+    /// ticketd's two rows for one order: `body` stands in for its items; the ticket is 30
+    /// random URL-safe characters after a time prefix, as ticketd's are.
+    private func appendOrder(_ body: String) -> Bool {
+        number += 1
+        let ticket = ticketID()
+        sqlite3_bind_text(insert, 1, ticket, -1, transient)
+        sqlite3_bind_int64(insert, 2, number)
+        sqlite3_bind_text(insert, 3, body, -1, transient)
+        let inserted = sqlite3_step(insert) == SQLITE_DONE
+        sqlite3_reset(insert)
+        guard inserted else { return false }
+        sqlite3_bind_int64(insertEvent, 1, sqlite3_last_insert_rowid(db))
+        defer { sqlite3_reset(insertEvent) }
+        return sqlite3_step(insertEvent) == SQLITE_DONE
+    }
+
+    private func ticketID() -> String {
+        let ms = UInt64(Date().timeIntervalSince1970 * 1000) & (1 << 36 - 1)
+        var out = [UInt8]()
+        out.reserveCapacity(30)
+        for shift in stride(from: 30, through: 0, by: -6) { out.append(alphabet[Int(ms >> UInt64(shift) & 63)]) }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<24 { out.append(alphabet[Int(rng.next() & 63)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -3,34 +3,39 @@
 // answers the same after N seconds (a held request, for memory per waiting client); with `--durable PATH`,
 // `POST /orders` also appends one row to a SQLite database at PATH and answers after its
 // group commit (the durable route, `DurableRoute.swift`).
-//   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH]
+//   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH [--rows log|ticketd]]
+// (`--rows ticketd`: the durable route writes ticketd's own rows; see DurableRoute.swift.)
 // Logs `ticketd-ceiling listening on HOST:PORT` on stderr once it serves; stops on SIGTERM/SIGINT.
 import Foundation
 import Hummingbird
 
-func parseArguments() -> (host: String, port: Int, durable: String?) {
+func parseArguments() -> (host: String, port: Int, durable: String?, rows: DurableLog.Rows) {
     var host = "127.0.0.1"
     var port = 8090
     var durable: String?
+    var rows = DurableLog.Rows.log
     var arguments = Array(CommandLine.arguments.dropFirst())[...]
     while let flag = arguments.popFirst() {
         switch flag {
         case "--port": port = arguments.popFirst().flatMap { Int($0) } ?? port
         case "--host": host = arguments.popFirst() ?? host
         case "--durable": durable = arguments.popFirst()
+        case "--rows":
+            guard let value = arguments.popFirst().flatMap(DurableLog.Rows.init(rawValue:)) else { fallthrough }
+            rows = value
         default:
-            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS] [--durable PATH]\n".utf8))
+            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS] [--durable PATH [--rows log|ticketd]]\n".utf8))
             exit(64)
         }
     }
-    return (host, port, durable)
+    return (host, port, durable, rows)
 }
 
-let (host, port, durable) = parseArguments()
+let (host, port, durable, rows) = parseArguments()
 let router = Router()
 if let durable {
     do {
-        addDurableRoute(to: router, log: try DurableLog(path: durable))
+        addDurableRoute(to: router, log: try DurableLog(path: durable, rows: rows))
     } catch {
         FileHandle.standardError.write(Data("ticketd-ceiling: \(error)\n".utf8))
         exit(1)
