@@ -10,8 +10,9 @@ import Hummingbird
 /// With `rows: .ticketd` (`--rows ticketd`, on a database that `ticketd migrate` made) each request
 /// writes ticketd's own two rows instead: an `orders` row with every index of ticketd's schema and
 /// its `order_events` row, numbers counted in memory and `ticket_counter` written once per batch.
-/// Not a yardstick of `scripts/bench`: it measures the least any intake writing ticketd's rows can
-/// cost here (BENCHMARKS.md, issue 16), without ticketd's checks, caches or answers.
+/// `scripts/bench` runs it beside the durable route (`durable_rows_*`): the least any intake
+/// writing ticketd's rows can cost here, without ticketd's checks, caches, change feed or answers
+/// (BENCHMARKS.md, issue 16).
 final class DurableLog: @unchecked Sendable {
     enum Rows: String { case log, ticketd }
     private var db: OpaquePointer?
