@@ -92,6 +92,39 @@ struct TicketCacheTests {
         #expect(cache.count == 0 && cache.order(ticket: "C") == nil)
     }
 
+    /// A cache of the default size keeps its generations in shards: every live order is found in
+    /// whichever shard it went to, final ones leave, and each shard rotates on its own once full,
+    /// keeping at least the last generation's worth of orders.
+    @Test func shardsHoldEveryOrderAndRotateOnTheirOwn() {
+        let tickets = (0..<30_000).map { TicketID.generateTicket(at: Timestamp(milliseconds: 1_700_000_000_000 + Int64($0))) }
+        let big = TicketCache()   // 262,144 a generation: 64 shards of 4,096
+        big.apply(tickets.map { cachedOrder($0, version: 1) })
+        #expect(big.count == tickets.count)
+        #expect(tickets.allSatisfy { big.order(ticket: $0)?.version == 1 })
+        big.apply(tickets.prefix(10_000).map { cachedOrder($0, version: 2, status: .pickedUp) })
+        #expect(big.count == 20_000)
+        #expect(tickets.prefix(10_000).allSatisfy { big.order(ticket: $0) == nil })
+        #expect(tickets.suffix(20_000).allSatisfy { big.order(ticket: $0)?.version == 1 })
+
+        // Two shards of 4,096: 30,000 orders rotate each shard several times. What is kept is
+        // bounded by two generations a shard, and the newest 4,096 orders (at most a generation
+        // per shard and all in its current one or just moved to its previous one) are all there.
+        let small = TicketCache(generationSize: 8_192)
+        let token = small.fillToken
+        small.apply(tickets.map { cachedOrder($0, version: 1) })
+        #expect(small.count <= 2 * 8_192)
+        #expect(small.count >= 8_192)
+        #expect(tickets.suffix(4_096).allSatisfy { small.order(ticket: $0)?.version == 1 })
+        #expect(small.order(ticket: tickets[0]) == nil)
+        // A read that began before a shard rotated may have missed a dropped state: refused.
+        small.fill(cachedOrder("D", version: 1), readAfter: token)
+        #expect(small.order(ticket: "D") == nil)
+        small.fill(cachedOrder("D", version: 1), readAfter: small.fillToken)
+        #expect(small.order(ticket: "D")?.version == 1)
+        small.removeAll()
+        #expect(small.count == 0 && small.order(ticket: tickets.last ?? "") == nil)
+    }
+
     /// A poll's read fills the cache unless the cache may have missed something newer since the
     /// read began: a newer version held, the order turned final, the cache emptied, a generation
     /// dropped.
