@@ -147,7 +147,7 @@ let package = Package(
         // work a durable intake can do (one group-committed SQLite row per POST).
         .executableTarget(
             name: "ticketd-ceiling",
-            dependencies: ["CSQLite", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["CSQLite", "TicketCore", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         // Helpers every test target shares: clocks, waiting with a deadline, temporary

@@ -90,9 +90,7 @@ final class ConnectionSource: Sendable {
     /// One optional value from the first row (nil without a row).
     func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type) async throws -> T? where T._DecodableType == T {
         let logger = self.logger
-        return try await withConnection { connection in
-            try await connection.rows(query, logger: logger) { try $0.makeRandomAccess()[0].decode(T?.self) }.first ?? nil
-        }
+        return try await withConnection { try await $0.scalar(query, as: type, logger: logger) }
     }
 }
 

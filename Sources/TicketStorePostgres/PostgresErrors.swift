@@ -89,6 +89,12 @@ extension PostgresConnection {
         return out
     }
 
+    /// One optional value from the first row (nil without a row).
+    func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type, logger: Logger) async throws -> T?
+    where T._DecodableType == T {
+        try await rows(query, logger: logger) { try $0.makeRandomAccess()[0].decode(T?.self) }.first ?? nil
+    }
+
     /// The orders a query selecting `OrderRecord.columns` returns.
     func orders(_ query: PostgresQuery, logger: Logger) async throws -> [Order] {
         try await rows(query, logger: logger, OrderRecord.order)

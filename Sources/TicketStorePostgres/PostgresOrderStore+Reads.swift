@@ -88,9 +88,8 @@ extension PostgresOrderStore {
             func count(_ status: OrderStatus) async throws -> Int {
                 var binds = PostgresBindings()
                 binds.append(status.rawValue)
-                return try await connection.rows(PostgresQuery(unsafeSQL: PostgresSQL.countStatus, binds: binds), logger: logger) {
-                    try $0.decode(Int.self)
-                }.first ?? 0
+                return try await connection.scalar(PostgresQuery(unsafeSQL: PostgresSQL.countStatus, binds: binds), as: Int.self,
+                                                   logger: logger) ?? 0
             }
             let preparing = try await numbers(PostgresSQL.boardPreparing)
             let ready = try await numbers(PostgresSQL.boardReady)

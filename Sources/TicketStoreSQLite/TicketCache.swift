@@ -70,10 +70,6 @@ final class TicketCache: Sendable {
             return Int(hash % UInt32(shards.count))
         }
 
-        mutating func store(_ order: Order) {
-            store(order, in: shard(order.ticket))
-        }
-
         mutating func store(_ order: Order, in i: Int) {
             shards[i].current[order.ticket] = order
             if shards[i].current.count >= size {

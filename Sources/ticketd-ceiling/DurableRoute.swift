@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Hummingbird
+import TicketCore
 
 /// The durable-route yardstick (`ticketd-ceiling --durable PATH`): `POST /orders` parses a small
 /// JSON body and appends one ~300-byte row to a SQLite table in WAL with `synchronous=FULL`
@@ -113,8 +114,7 @@ final class DurableLog: @unchecked Sendable {
 }
 
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-/// URL-safe characters in ASCII order, as ticketd's ticket ids use them.
-private let alphabet = Array("-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz".utf8)
+private let clock = SystemWallClock()
 
 extension DurableLog {
     private func appendLog(_ row: String) -> Bool {
@@ -123,11 +123,11 @@ extension DurableLog {
         return sqlite3_step(insert) == SQLITE_DONE
     }
 
-    /// ticketd's two rows for one order: `body` stands in for its items; the ticket is 30
-    /// random URL-safe characters after a time prefix, as ticketd's are.
+    /// ticketd's two rows for one order: `body` stands in for its items; the ticket id is made
+    /// as ticketd makes it.
     private func appendOrder(_ body: String) -> Bool {
         number += 1
-        let ticket = ticketID()
+        let ticket = TicketID.generateTicket(at: clock.now())
         sqlite3_bind_text(insert, 1, ticket, -1, transient)
         sqlite3_bind_int64(insert, 2, number)
         sqlite3_bind_text(insert, 3, body, -1, transient)
@@ -139,15 +139,6 @@ extension DurableLog {
         return sqlite3_step(insertEvent) == SQLITE_DONE
     }
 
-    private func ticketID() -> String {
-        let ms = UInt64(Date().timeIntervalSince1970 * 1000) & (1 << 36 - 1)
-        var out = [UInt8]()
-        out.reserveCapacity(30)
-        for shift in stride(from: 30, through: 0, by: -6) { out.append(alphabet[Int(ms >> UInt64(shift) & 63)]) }
-        var rng = SystemRandomNumberGenerator()
-        for _ in 0..<24 { out.append(alphabet[Int(rng.next() & 63)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// Registers `POST /orders` on `router`, writing through `log`.
