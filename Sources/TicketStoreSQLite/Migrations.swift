@@ -11,6 +11,8 @@ public enum Migrations {
         ("0001_initial", String(decoding: PackageResources._001_initial_sql, as: UTF8.self)),
         ("0002_status_checks_without_in_lists",
          String(decoding: PackageResources._002_status_checks_without_in_lists_sql, as: UTF8.self)),
+        ("0003_status_index_past_the_queue",
+         String(decoding: PackageResources._003_status_index_past_the_queue_sql, as: UTF8.self)),
     ]
 
     /// The newest migration this binary knows.

@@ -18,10 +18,28 @@ enum SQL {
     static let orderByTicket = "SELECT \(OrderRow.columns) FROM orders WHERE ticket = ?"
     static let orderByID = "SELECT \(OrderRow.columns) FROM orders WHERE id = ?"
     static let eventsOfOrder = "SELECT from_status, to_status, at, detail FROM order_events WHERE order_id = ? ORDER BY id"
-    static let listByStatus = "SELECT \(OrderRow.columns) FROM orders WHERE status = ? AND id > ? ORDER BY id LIMIT ?"
+    /// The statuses past the queue (`status = 'cooking' OR …`): the condition of the
+    /// `orders_past_queue` index, word for word (migration 0003). Queued orders are not in it:
+    /// a placement and a claim write one index entry less.
+    static let isPastQueue = OrderStatus.allCases.filter { $0 != .queued }.map { "status = '\($0.rawValue)'" }
+        .joined(separator: " OR ")
+    /// The orders of one status past the queue in id order, after an id, on `orders_past_queue`
+    /// (the status written into the statement, so that SQLite sees the partial index applies).
+    static func listPastQueue(_ status: OrderStatus) -> String {
+        "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_past_queue WHERE status = '\(status.rawValue)' AND id > ? ORDER BY id LIMIT ?"
+    }
+    /// Queued orders of one priority in id order, after an id: one range of `orders_queue`.
+    /// The list of queued orders merges the two priorities' ranges.
+    static let listQueuedOfPriority = """
+        SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_queue
+         WHERE status = 'queued' AND priority = ? AND id > ? ORDER BY id LIMIT ?
+        """
     static let listAll = "SELECT \(OrderRow.columns) FROM orders WHERE id > ? ORDER BY id LIMIT ?"
     static let board = "SELECT number, status FROM orders INDEXED BY orders_live_number WHERE \(isLive) ORDER BY number"
-    static let countLive = "SELECT count(*) FROM orders WHERE status = ?"
+    /// Orders of one status, counted on `orders_queue` or `orders_past_queue`.
+    static func count(_ status: OrderStatus) -> String {
+        "SELECT count(*) FROM orders INDEXED BY \(status == .queued ? "orders_queue" : "orders_past_queue") WHERE status = '\(status.rawValue)'"
+    }
     /// The lowest preparing numbers: the live-number index in order, stopping at the limit. (The
     /// index's own condition is repeated, so that SQLite sees the partial index applies.)
     static let boardPreparing = "SELECT number FROM orders INDEXED BY orders_live_number WHERE (\(isLive)) AND status <> 'ready' ORDER BY number LIMIT ?"
@@ -92,11 +110,11 @@ enum SQL {
         """
     static let leaseHolder = "SELECT lease_token FROM orders WHERE id = ? AND status = 'cooking'"
 
-    // Maintenance. The sweeps name their partial index: left to itself SQLite takes
-    // `orders_status_id` (status = ?) and reads every row of the status, then sorts (every
+    // Maintenance. The sweeps name their partial index: left to itself SQLite took the status
+    // index (`orders_status_id` before 0003) and read every row of the status, then sorted (every
     // ready order each second; with millions of finished orders, each prune read them all).
     static let expiredLeases = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_cooking_lease WHERE status = 'cooking' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?"
-    static let allCooking = "SELECT \(OrderRow.columns) FROM orders WHERE status = 'cooking' ORDER BY id LIMIT ?"
+    static let allCooking = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_past_queue WHERE status = 'cooking' ORDER BY id LIMIT ?"
     static let uncollected = "SELECT \(OrderRow.columns) FROM orders INDEXED BY orders_ready WHERE status = 'ready' AND ready_at < ? ORDER BY ready_at LIMIT ?"
     static let pruneFinished = """
         DELETE FROM orders WHERE id IN (

@@ -76,15 +76,36 @@ extension SQLiteOrderStore {
     /// Orders oldest first, optionally of one status, after the id `after`.
     public func listOrders(status: OrderStatus?, limit: Int, after: Int64?) async throws -> [Order] {
         try await pool.read { db in
-            let rows: [Row]
-            if let status {
-                rows = try Row.fetchAll(db.cachedStatement(sql: SQL.listByStatus),
-                                        arguments: [status.rawValue, after ?? 0, limit])
-            } else {
-                rows = try Row.fetchAll(db.cachedStatement(sql: SQL.listAll), arguments: [after ?? 0, limit])
+            let after = after ?? 0
+            switch status {
+            case nil:
+                return try Row.fetchAll(db.cachedStatement(sql: SQL.listAll), arguments: [after, limit]).map(OrderRow.order)
+            case .queued?:
+                return try Self.listQueued(db, limit: limit, after: after)
+            case let status?:
+                return try Row.fetchAll(db.cachedStatement(sql: SQL.listPastQueue(status)), arguments: [after, limit])
+                    .map(OrderRow.order)
             }
-            return try rows.map(OrderRow.order)
         }
+    }
+
+    /// Queued orders oldest first: each priority's range of `orders_queue` (rush first, then by
+    /// id) read in id order up to `limit`, the two merged by id.
+    static func listQueued(_ db: Database, limit: Int, after: Int64) throws -> [Order] {
+        let statement = try db.cachedStatement(sql: SQL.listQueuedOfPriority)
+        let rush = try Row.fetchAll(statement, arguments: [OrderPriority.rush.rawValue, after, limit]).map(OrderRow.order)
+        let normal = try Row.fetchAll(statement, arguments: [OrderPriority.normal.rawValue, after, limit]).map(OrderRow.order)
+        var merged: [Order] = []
+        merged.reserveCapacity(min(limit, rush.count + normal.count))
+        var r = rush.startIndex, n = normal.startIndex
+        while merged.count < limit, r < rush.endIndex || n < normal.endIndex {
+            if n == normal.endIndex || (r < rush.endIndex && rush[r].id < normal[n].id) {
+                merged.append(rush[r]); r += 1
+            } else {
+                merged.append(normal[n]); n += 1
+            }
+        }
+        return merged
     }
 
     /// The public board: live numbers, preparing (queued or cooking) and ready.
@@ -131,9 +152,10 @@ extension SQLiteOrderStore {
         }
     }
 
-    /// Orders in `status`, counted on the status index (for the statuses with few orders).
+    /// Orders in `status`, counted on its index (for the statuses with few orders; the board and
+    /// the depth figures take the queued count from the writer's queue index).
     static func count(_ db: Database, _ status: OrderStatus) throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: SQL.countLive), arguments: [status.rawValue]) ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: SQL.count(status))) ?? 0
     }
 
     /// The earliest time a queued order becomes claimable, or nil when nothing is queued.

@@ -18,8 +18,9 @@ struct FixtureTests {
             let path = dir.appendingPathComponent("old.db").path
             try FileManager.default.copyItem(atPath: Self.fixture.path, toPath: path)
             // The identifiers did not change: only what came after the fixture is applied (0002
-            // rebuilds the two tables it was written with).
-            #expect(try SQLiteOrderStore.migrate(path: path) == ["0002_status_checks_without_in_lists"])
+            // rebuilds the two tables it was written with, 0003 replaces the status index).
+            #expect(try SQLiteOrderStore.migrate(path: path) == ["0002_status_checks_without_in_lists",
+                                                                 "0003_status_index_past_the_queue"])
             try await withStore(at: path, settings: StoreSettings(retry: RetryPolicy(maxAttempts: 2, baseSeconds: 0, maxSeconds: 0)),
                                 clock: TestClock.running()) { env in
                 let store = env.store
@@ -40,6 +41,9 @@ struct FixtureTests {
                 #expect(String(decoding: body, as: UTF8.self).hasPrefix(#"{"ticket":"87eo23yzzSqnLz4sB1S7b-3QKo0hBO","number":1,"status":"queued""#))
                 // New orders continue from the last number handed out.
                 #expect(try await store.place(order()).order.number == 7)
+                // The lists by status read the indexes of 0003 on the migrated database.
+                #expect(try await store.listOrders(status: .queued, limit: 10, after: nil).map(\.number) == [3, 6, 7])
+                #expect(try await store.listOrders(status: .failed, limit: 10, after: nil).map(\.number) == [4])
                 let claim = try #require(try await store.claimNext(cook: "new", leaseSeconds: 30))
                 #expect(claim.order.number == 3 && claim.order.attempts == 2)
                 _ = try await store.markReady(claim)

@@ -49,6 +49,23 @@ struct SchemaTests {
                     #expect(plan.contains(index), "\(plan)")
                     #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
                 }
+                // The operators' lists and counts by status, in id order from their index:
+                // queued ones one priority at a time on orders_queue, the others on
+                // orders_past_queue (migration 0003).
+                var lists: [(String, StatementArguments, String)] = [
+                    (SQL.listQueuedOfPriority, ["rush", 0, 100], "orders_queue"),
+                    (SQL.count(.queued), [], "orders_queue"),
+                    (SQL.allCooking, [100], "orders_past_queue"),
+                ]
+                for status in OrderStatus.allCases where status != .queued {
+                    lists.append((SQL.listPastQueue(status), [0, 100], "orders_past_queue"))
+                    lists.append((SQL.count(status), [], "orders_past_queue"))
+                }
+                for (sql, arguments, index) in lists {
+                    let plan = try Self.plan(db, sql, arguments)
+                    #expect(plan.contains(index), "\(plan)")
+                    #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
+                }
                 // Position counting too: both halves on the partial index.
                 let position = try Self.plan(db, SQL.position, ["normal", "normal", 5])
                 #expect(position.components(separatedBy: "orders_queue").count == 3, "\(position)")

@@ -75,6 +75,13 @@ struct StatusListTests {
             for query in [SQL.board, SQL.boardPreparing, SQL.numberIsLive] {
                 #expect(query.contains(SQL.isLive), "\(query)")
             }
+            // The status index leaves the queue out; the queries that name it repeat its condition.
+            let pastQueueIndex = try #require(try await env.store.pool.read { db in
+                try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'orders_past_queue'")
+            })
+            #expect(Set(try #require(Self.alternatives(in: pastQueueIndex, after: "WHERE "))) ==
+                    Set(OrderStatus.allCases.filter { $0 != .queued }.map(\.rawValue)))
+            #expect(pastQueueIndex.hasSuffix("WHERE " + SQL.isPastQueue), "\(pastQueueIndex)")
             let final = Set(OrderStatus.allCases.filter(\.isFinal).map(\.rawValue))
             #expect(Set(try #require(Self.quotedList(in: SQL.pruneFinished, after: "AND status"))) == final)
         }
@@ -82,7 +89,7 @@ struct StatusListTests {
 
     @Test("every status named in the store's SQL is an OrderStatus")
     func namedStatusesExist() throws {
-        let statements = [SQL.board, SQL.boardPreparing, SQL.boardReady, SQL.countLive, SQL.position, SQL.nextAvailable, SQL.anyClaimable, SQL.numberIsLive,
+        let statements = [SQL.board, SQL.boardPreparing, SQL.boardReady, SQL.count(.cooking), SQL.count(.queued), SQL.listQueuedOfPriority, SQL.listPastQueue(.ready), SQL.position, SQL.nextAvailable, SQL.anyClaimable, SQL.numberIsLive,
                           SQL.insertOrder, SQL.claimable, SQL.claim(sets: "x = 1"), SQL.claimEvents, SQL.readyEventsByOwner, SQL.renewLease,
                           SQL.leaseHolder, SQL.expiredLeases, SQL.allCooking, SQL.uncollected, SQL.pruneFinished]
         let known = Set(OrderStatus.allCases.map(\.rawValue))
