@@ -44,6 +44,9 @@ final class GroupCommitWriter: Sendable {
     /// Increases before each batch runs: caches kept by requests are valid within one batch.
     var currentBatch: UInt64 { batchCounter.load(ordering: .relaxed) }
 
+    /// Requests waiting for the next batch, in the order they will run.
+    var pendingCount: Int { state.update { $0.pending.count } }
+
     /// Counters for benchmarks and metrics.
     public struct Stats: Sendable {
         public var batches = 0

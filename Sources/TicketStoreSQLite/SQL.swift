@@ -59,6 +59,8 @@ enum SQL {
     static let lastNumber = "SELECT last_number FROM ticket_counter WHERE id = 1"
     static let setLastNumber = "UPDATE ticket_counter SET last_number = ? WHERE id = 1"
     static let numberIsLive = "SELECT 1 FROM orders INDEXED BY orders_live_number WHERE number = ? AND (\(isLive))"
+    /// The highest number a live order holds: the last entry of `orders_live_number`.
+    static let highestLiveNumber = "SELECT number FROM orders INDEXED BY orders_live_number WHERE \(isLive) ORDER BY number DESC LIMIT 1"
     static let insertOrder = """
         INSERT INTO orders (ticket, number, status, priority, items, customer, note, version, attempts,
                             max_attempts, cook_seconds, available_at, created_at)

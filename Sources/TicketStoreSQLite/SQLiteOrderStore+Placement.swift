@@ -43,7 +43,12 @@ extension SQLiteOrderStore {
         let last = try lastInBatch ?? Int.fetchOne(db.cachedStatement(sql: SQL.lastNumber)) ?? 0
         let numbering = TicketNumbering(maxNumber: settings.maxNumber)
         let liveCheck = try DirectStatement(db, sql: SQL.numberIsLive)
-        guard let number = try numbering.next(after: last, isLive: { n in try liveCheck.step(db) { $0.bind(n) } }) else {
+        // No live order holds a number above the highest live one: until the numbers wrap, the
+        // next number needs no look at the index.
+        let highestLive = try writerCache.highestLiveNumber(db, batch: batch)
+        guard let number = try numbering.next(after: last, isLive: { n in
+            n <= highestLive ? try liveCheck.step(db) { $0.bind(n) } : false
+        }) else {
             throw StoreError.numbersExhausted
         }
 
@@ -80,6 +85,7 @@ extension SQLiteOrderStore {
         writerCache.withBatch(batch) { c in
             if rush { c.placedRush += 1 } else { c.placedNormal += 1 }
             c.lastNumber = number
+            if let highest = c.highestLive { c.highestLive = max(highest, number) }
         }
         effects.changes.append(order)
         effects.workAdded = true

@@ -18,10 +18,14 @@ extension SQLiteOrderStore {
         let updated = try Self.applyTransition(db, order, event, leaseToken: leaseToken, leaseValidAt: leaseValidAt,
                                                now: now, detail: detail, inputs: inputs)
         effects.changes.append(updated)
+        let batch = writer.currentBatch
+        if order.status.isFinal && !updated.status.isFinal {
+            // Its number is live again (a requeue): placements later in this batch must see it.
+            writerCache.forgetHighestLive(batch: batch)
+        }
         if updated.status == .queued {
             effects.workAdded = true
             // Placements later in this batch count it (the index follows commits only).
-            let batch = writer.currentBatch
             let rush = updated.priority == .rush
             writerCache.withBatch(batch) { c in
                 if rush { c.placedRush += 1 } else { c.placedNormal += 1 }

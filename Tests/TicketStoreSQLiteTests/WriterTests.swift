@@ -167,6 +167,42 @@ struct WriterTests {
         }
     }
 
+    @Test("a requeue that makes a number live again is seen by the placements after it in the same batch")
+    func requeueThenPlacementInOneBatch() async throws {
+        try await withStore(settings: StoreSettings(maxNumber: 10, maxQueued: 100)) { env in
+            let store = env.store
+            // Number 9 goes to an order that then fails (final); everything else is finished and
+            // the numbers wrap until the last handed out is 3, with nothing live.
+            var placed: [Order] = []
+            for _ in 0..<9 { placed.append(try await store.place(order()).order) }
+            let failed = placed[8]
+            let claim = try await store.claim(orderID: failed.id, cook: "c", leaseSeconds: 30)
+            _ = try await store.failAttempt(orderID: failed.id, lease: claim.lease, error: "e", retry: false)
+            for o in placed.prefix(8) { _ = try await store.cancel(ticket: o.ticket) }
+            for _ in 0..<4 { _ = try await store.cancel(ticket: try await store.place(order()).order.ticket) }
+            #expect(try await env.probe.tableCounts().lastNumber == 3)
+            // One batch: a placement (it reads the highest live number: none, then holds 4), the
+            // operator's requeue of 9, then five placements: 5, 6, 7, 8, and 10, not 9.
+            let gate = try await WriterGate(store: store)
+            var tasks: [Task<Order, any Error>] = []
+            func submit(_ body: @escaping @Sendable () async throws -> Order) async throws {
+                let before = store.writer.pendingCount
+                tasks.append(Task { try await body() })
+                try await waitUntil("request \(tasks.count) to wait for the batch") { store.writer.pendingCount == before + 1 }
+            }
+            try await submit { try await store.place(order()).order }
+            try await submit { try await store.requeue(id: failed.id) }
+            for _ in 0..<5 { try await submit { try await store.place(order()).order } }
+            let batch = store.writer.currentBatch
+            try await gate.open()
+            var results: [Order] = []
+            for t in tasks { results.append(try await t.value) }
+            #expect(store.writer.currentBatch == batch + 1, "one batch")
+            #expect(results[1].status == .queued && results[1].number == 9)
+            #expect(results.map(\.number) == [4, 9, 5, 6, 7, 8, 10])
+        }
+    }
+
     @Test("the partial unique index refuses a second live order with the same number")
     func uniqueLiveNumberIndex() async throws {
         try await withStore { env in
