@@ -56,6 +56,7 @@ struct SchemaTests {
                     (SQL.listQueuedOfPriority, ["rush", 0, 100], "orders_queue"),
                     (SQL.count(.queued), [], "orders_queue"),
                     (SQL.allCooking, [100], "orders_past_queue"),
+                    (SQL.highestLiveNumber, [], "orders_live_number"),
                 ]
                 for status in OrderStatus.allCases where status != .queued {
                     lists.append((SQL.listPastQueue(status), [0, 100], "orders_past_queue"))

@@ -72,7 +72,7 @@ struct StatusListTests {
             // The queries that name the index repeat its condition word for word.
             let condition = try #require(indexSQL.range(of: "WHERE ").map { String(indexSQL[$0.upperBound...]) })
             #expect(condition == SQL.isLive)
-            for query in [SQL.board, SQL.boardPreparing, SQL.numberIsLive] {
+            for query in [SQL.board, SQL.boardPreparing, SQL.numberIsLive, SQL.highestLiveNumber] {
                 #expect(query.contains(SQL.isLive), "\(query)")
             }
             // The status index leaves the queue out; the queries that name it repeat its condition.
@@ -89,7 +89,7 @@ struct StatusListTests {
 
     @Test("every status named in the store's SQL is an OrderStatus")
     func namedStatusesExist() throws {
-        let statements = [SQL.board, SQL.boardPreparing, SQL.boardReady, SQL.count(.cooking), SQL.count(.queued), SQL.listQueuedOfPriority, SQL.listPastQueue(.ready), SQL.position, SQL.nextAvailable, SQL.anyClaimable, SQL.numberIsLive,
+        let statements = [SQL.board, SQL.boardPreparing, SQL.boardReady, SQL.count(.cooking), SQL.count(.queued), SQL.listQueuedOfPriority, SQL.listPastQueue(.ready), SQL.position, SQL.nextAvailable, SQL.anyClaimable, SQL.numberIsLive, SQL.highestLiveNumber,
                           SQL.insertOrder, SQL.claimable, SQL.claim(sets: "x = 1"), SQL.claimEvents, SQL.readyEventsByOwner, SQL.renewLease,
                           SQL.leaseHolder, SQL.expiredLeases, SQL.allCooking, SQL.uncollected, SQL.pruneFinished]
         let known = Set(OrderStatus.allCases.map(\.rawValue))
