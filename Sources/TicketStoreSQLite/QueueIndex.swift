@@ -50,7 +50,8 @@ final class QueueIndex: Sendable {
         let version = try Int.fetchOne(db.cachedStatement(sql: "PRAGMA data_version"))
         guard state.withLock({ $0.dataVersion }) != version || version == nil else { return false }
         var queued: [(id: Int64, priority: OrderPriority)] = []
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, priority FROM orders WHERE status = 'queued' ORDER BY id")
+        // In `orders_queue`'s own order (QueueOrder sorts by id): no sort of every queued order.
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, priority FROM orders WHERE status = 'queued' ORDER BY priority DESC, id")
         while let row = try rows.next() {
             let priority: String = row[1]
             queued.append((row[0], priority == OrderPriority.rush.rawValue ? .rush : .normal))

@@ -83,9 +83,17 @@ enum SQL {
     /// one statement; `sets` is the lifecycle's claim written by `SQLiteOrderStore.update`, whose
     /// lease token is the claim's random token, a dot and each order's id. No RETURNING: SQLite
     /// runs RETURNING as a trigger, which turns the update two-pass and journals every page it
-    /// touches; the claimed rows are known without reading them back.
+    /// touches; the claimed rows are known without reading them back. `NOT INDEXED`: the rows are
+    /// found by id (rowid); left to itself SQLite took `orders_queue` for `status = 'queued'` and
+    /// read every queued order for each claim (13 claims a second with 200,000 queued).
     static func claim(sets: String) -> String {
-        "UPDATE orders SET \(sets) WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued'"
+        "UPDATE orders NOT INDEXED SET \(sets) WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued'"
+    }
+    /// Makes the cooking orders of ?N (a JSON array of ids; the arguments of `sets` come first)
+    /// ready when each still holds its lease `token.id`, by id as `claim` does.
+    static func markReadyMany(sets: String) -> String {
+        "UPDATE orders NOT INDEXED SET \(sets) WHERE id IN (SELECT value FROM json_each(?)) AND status = 'cooking'"
+            + " AND lease_token = ? || '.' || id AND lease_expires_at >= ?"
     }
     /// The claim's events, one statement for all of them (?1: the ids as a JSON array), each
     /// naming the cook its row was leased to.

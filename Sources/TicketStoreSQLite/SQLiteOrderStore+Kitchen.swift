@@ -192,9 +192,7 @@ extension SQLiteOrderStore {
         let ids = jsonArray(claims.map(\.order.id))
         // The SET clause and its arguments are the same for every claim of this transition.
         let update = Self.update(transition, now: now, inputs: Transition.Inputs())
-        let sql = "UPDATE orders SET " + update.sets
-            + " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'cooking'"
-            + " AND lease_token = ? || '.' || id AND lease_expires_at >= ?"
+        let sql = SQL.markReadyMany(sets: update.sets)
         try db.cachedStatement(sql: "SAVEPOINT together").execute()
         if !oneCook {
             // Each event names its order's cook, read before the UPDATE releases the lease (and

@@ -67,6 +67,13 @@ struct SchemaTests {
                     #expect(plan.contains(index), "\(plan)")
                     #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
                 }
+                // The claim and the ready of several orders find them by id, never by reading
+                // every order of the status (0003 took the status index that served them).
+                for sql in [SQL.claim(sets: "attempts = attempts + 1"), SQL.markReadyMany(sets: "version = version + 1")] {
+                    let plan = try Self.plan(db, sql, sql.contains("cooking") ? ["[1,2]", "t", now] : ["[1,2]"])
+                    #expect(plan.contains("INTEGER PRIMARY KEY"), "\(plan)")
+                    #expect(!plan.contains("orders_queue") && !plan.contains("orders_past_queue"), "\(plan)")
+                }
                 // Position counting too: both halves on the partial index.
                 let position = try Self.plan(db, SQL.position, ["normal", "normal", 5])
                 #expect(position.components(separatedBy: "orders_queue").count == 3, "\(position)")
