@@ -90,22 +90,22 @@ extension SQLiteOrderStore {
     }
 
     /// Queued orders oldest first: each priority's range of `orders_queue` (rush first, then by
-    /// id) read in id order up to `limit`, the two merged by id.
+    /// id) read in id order up to `limit`, the two merged by id; only the rows kept are decoded.
     static func listQueued(_ db: Database, limit: Int, after: Int64) throws -> [Order] {
         let statement = try db.cachedStatement(sql: SQL.listQueuedOfPriority)
-        let rush = try Row.fetchAll(statement, arguments: [OrderPriority.rush.rawValue, after, limit]).map(OrderRow.order)
-        let normal = try Row.fetchAll(statement, arguments: [OrderPriority.normal.rawValue, after, limit]).map(OrderRow.order)
-        var merged: [Order] = []
+        let rush = try Row.fetchAll(statement, arguments: [OrderPriority.rush.rawValue, after, limit])
+        let normal = try Row.fetchAll(statement, arguments: [OrderPriority.normal.rawValue, after, limit])
+        var merged: [Row] = []
         merged.reserveCapacity(min(limit, rush.count + normal.count))
         var r = rush.startIndex, n = normal.startIndex
         while merged.count < limit, r < rush.endIndex || n < normal.endIndex {
-            if n == normal.endIndex || (r < rush.endIndex && rush[r].id < normal[n].id) {
+            if n == normal.endIndex || (r < rush.endIndex && (rush[r]["id"] as Int64) < (normal[n]["id"] as Int64)) {
                 merged.append(rush[r]); r += 1
             } else {
                 merged.append(normal[n]); n += 1
             }
         }
-        return merged
+        return try merged.map(OrderRow.order)
     }
 
     /// The public board: live numbers, preparing (queued or cooking) and ready.
