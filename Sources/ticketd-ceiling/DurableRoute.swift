@@ -14,8 +14,14 @@ import TicketCore
 /// `scripts/bench` runs it beside the durable route (`durable_rows_*`): the least any intake
 /// writing ticketd's rows can cost here, without ticketd's checks, caches, change feed or answers
 /// (BENCHMARKS.md, issue 16).
+///
+/// With `rows: .order` (`--rows order`, also on a database that `ticketd migrate` made) each
+/// request writes the `orders` row alone: no event row, no counter, and the queue and
+/// live-number indexes dropped at start. What is left is the order row as an operator reads it
+/// (its columns, CHECKs, the ticket's UNIQUE index, the conditions of the other partial indexes):
+/// `scripts/intake-ab` runs it to show what the order row itself costs.
 final class DurableLog: @unchecked Sendable {
-    enum Rows: String { case log, ticketd }
+    enum Rows: String { case log, ticketd, order }
     private var db: OpaquePointer?
     private var insert: OpaquePointer?
     private var insertEvent: OpaquePointer?
@@ -49,7 +55,14 @@ final class DurableLog: @unchecked Sendable {
         switch rows {
         case .log:
             try prepare("INSERT INTO log (at, row) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?)", &insert)
-        case .ticketd:
+        case .ticketd, .order:
+            if rows == .order {
+                for drop in ["DROP INDEX IF EXISTS orders_queue", "DROP INDEX IF EXISTS orders_live_number"] {
+                    guard sqlite3_exec(db, drop, nil, nil, nil) == SQLITE_OK else {
+                        throw Failure(description: "\(drop): \(String(cString: sqlite3_errmsg(db)))")
+                    }
+                }
+            }
             try prepare("""
                 INSERT INTO orders (ticket, number, status, priority, items, version, attempts, max_attempts,
                                     cook_seconds, available_at, created_at)
@@ -93,7 +106,7 @@ final class DurableLog: @unchecked Sendable {
             ids.reserveCapacity(batch.count)
             var ok = sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK
             for item in batch where ok {
-                ok = rows == .log ? appendLog(item.row) : appendOrder(item.row)
+                ok = rows == .log ? appendLog(item.row) : appendOrder(item.row, event: rows == .ticketd)
                 ids.append(sqlite3_last_insert_rowid(db))
             }
             if ok && rows == .ticketd {
@@ -123,9 +136,9 @@ extension DurableLog {
         return sqlite3_step(insert) == SQLITE_DONE
     }
 
-    /// ticketd's two rows for one order: `body` stands in for its items; the ticket id is made
-    /// as ticketd makes it.
-    private func appendOrder(_ body: String) -> Bool {
+    /// ticketd's rows for one order (the event row only with `event`): `body` stands in for its
+    /// items; the ticket id is made as ticketd makes it.
+    private func appendOrder(_ body: String, event: Bool) -> Bool {
         number += 1
         let ticket = TicketID.generateTicket(at: clock.now())
         sqlite3_bind_text(insert, 1, ticket, -1, transient)
@@ -133,7 +146,7 @@ extension DurableLog {
         sqlite3_bind_text(insert, 3, body, -1, transient)
         let inserted = sqlite3_step(insert) == SQLITE_DONE
         sqlite3_reset(insert)
-        guard inserted else { return false }
+        guard inserted, event else { return inserted }
         sqlite3_bind_int64(insertEvent, 1, sqlite3_last_insert_rowid(db))
         defer { sqlite3_reset(insertEvent) }
         return sqlite3_step(insertEvent) == SQLITE_DONE

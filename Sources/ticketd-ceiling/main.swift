@@ -3,8 +3,9 @@
 // answers the same after N seconds (a held request, for memory per waiting client); with `--durable PATH`,
 // `POST /orders` also appends one row to a SQLite database at PATH and answers after its
 // group commit (the durable route, `DurableRoute.swift`).
-//   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH [--rows log|ticketd]]
-// (`--rows ticketd`: the durable route writes ticketd's own rows; see DurableRoute.swift.)
+//   ticketd-ceiling [--port 8090] [--host 127.0.0.1] [--durable PATH [--rows log|ticketd|order]]
+// (`--rows ticketd`: the durable route writes ticketd's own rows; `--rows order`: the order row
+// alone; see DurableRoute.swift.)
 // Logs `ticketd-ceiling listening on HOST:PORT` on stderr once it serves; stops on SIGTERM/SIGINT.
 import Foundation
 import Hummingbird
@@ -24,7 +25,7 @@ func parseArguments() -> (host: String, port: Int, durable: String?, rows: Durab
             guard let value = arguments.popFirst().flatMap(DurableLog.Rows.init(rawValue:)) else { fallthrough }
             rows = value
         default:
-            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS] [--durable PATH [--rows log|ticketd]]\n".utf8))
+            FileHandle.standardError.write(Data("usage: ticketd-ceiling [--port N] [--host ADDRESS] [--durable PATH [--rows log|ticketd|order]]\n".utf8))
             exit(64)
         }
     }
