@@ -38,13 +38,15 @@ final class DurableLog: @unchecked Sendable {
     init(path: String, rows: Rows = .log) throws {
         self.rows = rows
         guard sqlite3_open(path, &db) == SQLITE_OK else { throw Failure(description: "cannot open \(path)") }
-        var pragmas = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
-        if rows == .log {
-            pragmas.append("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, row TEXT NOT NULL)")
+        var setup = ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
+        switch rows {
+        case .log: setup.append("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, row TEXT NOT NULL)")
+        case .order: setup += ["DROP INDEX IF EXISTS orders_queue", "DROP INDEX IF EXISTS orders_live_number"]
+        case .ticketd: break
         }
-        for pragma in pragmas {
-            guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else {
-                throw Failure(description: "\(pragma): \(String(cString: sqlite3_errmsg(db)))")
+        for statement in setup {
+            guard sqlite3_exec(db, statement, nil, nil, nil) == SQLITE_OK else {
+                throw Failure(description: "\(statement): \(String(cString: sqlite3_errmsg(db)))")
             }
         }
         func prepare(_ sql: String, _ statement: inout OpaquePointer?) throws {
@@ -56,13 +58,6 @@ final class DurableLog: @unchecked Sendable {
         case .log:
             try prepare("INSERT INTO log (at, row) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?)", &insert)
         case .ticketd, .order:
-            if rows == .order {
-                for drop in ["DROP INDEX IF EXISTS orders_queue", "DROP INDEX IF EXISTS orders_live_number"] {
-                    guard sqlite3_exec(db, drop, nil, nil, nil) == SQLITE_OK else {
-                        throw Failure(description: "\(drop): \(String(cString: sqlite3_errmsg(db)))")
-                    }
-                }
-            }
             try prepare("""
                 INSERT INTO orders (ticket, number, status, priority, items, version, attempts, max_attempts,
                                     cook_seconds, available_at, created_at)
