@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TicketTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -24,5 +25,35 @@ struct HarnessTests {
         #expect(result.status.isCleanExit, "\(result)")
         #expect(sleeper != nil, "the shell printed no pid: \(result)")
         #expect(elapsed < .seconds(8), "the shell's end was seen after \(elapsed)")
+    }
+
+    /// A child that closes nothing it inherits (spawned here with no file actions, as a daemon
+    /// started by another test at the wrong instant would be) keeps no copy of a harness pipe:
+    /// once the parent closes its write end, the reader sees the end at once, while the child runs.
+    @Test("a harness pipe is not inherited by a child that closes nothing: its reader sees the end while the child runs")
+    func pipesAreCloseOnExec() async throws {
+        let pipe = Spawning.pipe()
+        let write = pipe.fileHandleForWriting.fileDescriptor
+        #expect(fcntl(write, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(pipe.fileHandleForReading.fileDescriptor, F_GETFD) & FD_CLOEXEC != 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ["/bin/sleep", "30"].map { (s: String) in strdup(s) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        try #require(posix_spawn(&pid, "/bin/sleep", nil, nil, argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        try pipe.fileHandleForWriting.close()
+        let reader = pipe.fileHandleForReading.fileDescriptor
+        let ended = try await onThread { () -> Bool in
+            var poller = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 5_000) == 1 else { return false }
+            var byte: UInt8 = 0
+            return read(reader, &byte, 1) == 0
+        }
+        #expect(ended, "the pipe did not end while a child that closes nothing ran")
+        #expect(kill(pid, 0) == 0, "the child was not running when the end was read")
     }
 }

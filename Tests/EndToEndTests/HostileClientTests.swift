@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TicketTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -214,11 +215,11 @@ struct HostileClientTests {
         holder.executableURL = URL(fileURLWithPath: sqlite3)
         holder.arguments = [dir.path("t.db")]
         holder.currentDirectoryURL = dir.url
-        let input = Pipe()
+        let input = Spawning.pipe()
         holder.standardInput = input
         holder.standardOutput = FileHandle.nullDevice
         holder.standardError = FileHandle.nullDevice
-        try holder.run()
+        try Spawning.run(holder)
         defer { if holder.isRunning { holder.terminate() } }
         try input.fileHandleForWriting.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
         let lockDeadline = Deadline(seconds: 10)
@@ -280,11 +281,11 @@ struct HostileClientTests {
         holder.executableURL = URL(fileURLWithPath: sqlite3)
         holder.arguments = [dir.path("t.db")]
         holder.currentDirectoryURL = dir.url
-        let input = Pipe()
+        let input = Spawning.pipe()
         holder.standardInput = input
         holder.standardOutput = FileHandle.nullDevice
         holder.standardError = FileHandle.nullDevice
-        try holder.run()
+        try Spawning.run(holder)
         defer { if holder.isRunning { holder.terminate() } }
         try input.fileHandleForWriting.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
         let lockDeadline = Deadline(seconds: 10)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TicketTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -411,13 +412,13 @@ func runProgram(_ program: String, _ arguments: [String], in directory: URL, env
         process.arguments = arguments
         process.currentDirectoryURL = directory
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe(), err = Pipe()
+        let out = Spawning.pipe(), err = Spawning.pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         let stdout = OutputCollector(out), stderr = OutputCollector(err)
         let end = ChildExit(process)
-        try process.run()
+        try Spawning.run(process)
         end.watch(pid: process.processIdentifier)
         stdout.start()
         stderr.start()

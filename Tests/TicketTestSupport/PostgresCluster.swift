@@ -65,8 +65,9 @@ public final class PostgresCluster: Sendable {
     static func run(_ argv: [String], asServerUser: Bool = true) throws -> String {
         var args = argv
         if asServerUser && isRoot { args = ["/usr/sbin/runuser", "-u", "postgres", "--"] + args }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw Failure(description: "pipe() failed") }
+        // Close-on-exec, so that a child another test starts at this instant keeps no copy.
+        guard let pipe = Spawning.pipeDescriptors() else { throw Failure(description: "pipe() failed") }
+        let fds = [pipe.read, pipe.write]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TicketTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -255,15 +256,15 @@ final class TicketdProcess: @unchecked Sendable {
         }
         environment.merge(extra) { _, new in new }
         process.environment = environment
-        let outPipe = Pipe()
-        let errPipe = Pipe()
+        let outPipe = Spawning.pipe()
+        let errPipe = Spawning.pipe()
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
         stdout = OutputCollector(outPipe)
         stderr = OutputCollector(errPipe)
         end = ChildExit(process)
-        try process.run()
+        try Spawning.run(process)
         end.watch(pid: process.processIdentifier)
         stdout.start()
         stderr.start()
