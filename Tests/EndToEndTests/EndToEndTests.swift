@@ -216,6 +216,49 @@ struct EndToEndTests {
         #expect(daemon.process.stderr.text.contains("stopped cleanly"), "\(daemon.process.log)")
     }
 
+    /// A client whose thread stalls between `connect` and `send` (CI saw it on a loaded machine)
+    /// is not reset by a shutdown that comes in between: a connection accepted before it is given
+    /// 5 s from its acceptance to begin its request. One that sends nothing is closed after that.
+    @Test("a connection accepted before SIGTERM that sends its request 2 s later is answered; a silent one is closed; exit 0")
+    func lateFirstRequestAfterSigterm() async throws {
+        let dir = try ScratchDirectory("late-request")
+        defer { dir.remove() }
+        let daemon = try await Self.start(in: dir, cooks: 0)
+        defer { daemon.process.terminate() }
+        let late = try await onThread { try HTTPConnection(port: daemon.port, timeout: 20) }
+        defer { late.close() }
+        let silent = try await onThread { try HTTPConnection(port: daemon.port, timeout: 20) }
+        defer { silent.close() }
+        // Both are accepted once the daemon counts them (with the /metrics request itself).
+        let accepted = Deadline(seconds: 10)
+        while try await Self.gauge("ticketd_open_connections", daemon.client) < 3 {
+            try #require(!accepted.hasPassed, "the two connections never showed in ticketd_open_connections")
+            try await Task.sleep(for: .milliseconds(20))  // polling interval, bounded by the deadline
+        }
+
+        let signalled = ContinuousClock.now
+        daemon.process.signal(SIGTERM)
+        let stopping = try await onThread { daemon.process.stderr.wait(timeout: 10) { $0.contains("shutting down") ? true : nil } }
+        try #require(stopping == true, "no shutdown line within 10 s\n\(daemon.process.log)")
+        try await Task.sleep(for: .seconds(2))  // the client's stall: the behaviour under test, not a wait for a condition
+
+        let answer = try await onThread { () -> (status: Int, body: [UInt8]) in
+            let body = Array(#"{"items": [{"item": "cola"}]}"#.utf8)
+            try late.sendRequest(method: "POST", path: "/v1/orders", port: daemon.port,
+                                 headers: [("Content-Type", "application/json")], body: body, deadline: Deadline(seconds: 10))
+            let head = try late.readHead(deadline: Deadline(seconds: 10))
+            late.setFraming(status: head.status, method: "POST", headers: head.headers)
+            return (head.status, try late.readBody(deadline: Deadline(seconds: 10)))
+        }
+        #expect(answer.status == 202, "\(answer.status) \(String(decoding: answer.body, as: UTF8.self))\n\(daemon.process.log)")
+
+        let unanswered = try await onThread { try silent.readToEnd(deadline: Deadline(seconds: 10)) }
+        #expect(unanswered.isEmpty, "the silent connection got \(String(decoding: unanswered, as: UTF8.self))")
+        let status = try await daemon.process.waitForExit(timeout: 15)
+        #expect(status?.isCleanExit == true, "\(status.map(\.description) ?? "still running 15 s after SIGTERM")\n\(daemon.process.log)")
+        #expect(ContinuousClock.now - signalled < .seconds(12), "exited \(ContinuousClock.now - signalled) after SIGTERM")
+    }
+
     @Test("SIGTERM while an order cooks hands it back within the grace period and exits 0; after a restart it is queued")
     func sigtermHandsBackCookingOrder() async throws {
         let dir = try ScratchDirectory("handback")
@@ -249,9 +292,14 @@ struct EndToEndTests {
 
     /// The `ticketd_open_waiters` gauge from /metrics.
     static func openWaiters(_ client: HTTPClient) async throws -> Double {
+        try await gauge("ticketd_open_waiters", client)
+    }
+
+    /// A gauge from /metrics (0 when it is not there yet).
+    static func gauge(_ name: String, _ client: HTTPClient) async throws -> Double {
         let metrics = try await client.get("/metrics")
         guard metrics.status == 200 else { throw HarnessError("/metrics: \(metrics)") }
-        for line in metrics.text.split(separator: "\n") where line.hasPrefix("ticketd_open_waiters") {
+        for line in metrics.text.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") {
             if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
         }
         return 0

@@ -78,17 +78,22 @@ class Load:
             next_at = time.monotonic()
             while not os.path.exists(self.stop_file):
                 started = time.monotonic()
+                step = "connect"
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                    conn.connect()
+                    step = "send"
                     conn.request("POST", "/v1/orders", body=BODY,
                                  headers={"Content-Type": "application/json", "Connection": "close"})
+                    step = "answer"
                     response = conn.getresponse()
                     body = response.read()
                     conn.close()
                     ticket = json.loads(body)["ticket"] if 200 <= response.status < 300 else "-"
                     line = f"{response.status} {time.monotonic() - started:.4f} {ticket}\n"
                 except (OSError, http.client.HTTPException) as e:
-                    line = f"error {time.monotonic() - started:.4f} {type(e).__name__}:{str(e).replace(' ', '_')}\n"
+                    line = (f"error {time.monotonic() - started:.4f} {type(e).__name__}:{str(e).replace(' ', '_')}"
+                            f"_at_{step}_{time.time():.3f}\n")
                 with lock:
                     out.write(line)
                 next_at += interval
@@ -206,14 +211,18 @@ def main():
     load.start()
     exit_codes = []
     gaps = []
+    timeline = []  # wall-clock times of each restart's steps, printed with errors
     for _ in range(args.restarts):
         time.sleep(args.between)  # steady load between restarts
         t0 = time.monotonic()
+        timeline.append(f"{time.time():.3f} SIGTERM")
         exit_codes.append(stop_daemon(pid, 30))
+        timeline.append(f"{time.time():.3f} exited")
         pid = start_daemon(args.binary, sock, workdir, log)
         if not wait_ready(port, 60):
             failures.append("a restarted daemon never became ready")
             break
+        timeline.append(f"{time.time():.3f} ready")
         gaps.append(time.monotonic() - t0)
     time.sleep(args.between)
     load.finish()
@@ -239,6 +248,8 @@ def main():
     emit("restarts_acknowledged_missing", len(missing))
     for e in load.errors[:5]:
         print(f"restarts: error: {e}", file=sys.stderr)
+    if load.errors:
+        print("restarts: timeline: " + ", ".join(timeline), file=sys.stderr)
     if load.errors:
         failures.append(f"{len(load.errors)} connection errors")
     if non2xx:

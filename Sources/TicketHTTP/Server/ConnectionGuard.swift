@@ -142,8 +142,14 @@ final class RequestReadDeadline {
     /// request coming or in progress: it is closed once that request is answered.
     private var quiescePending = false
     private var quiesceFallback: Scheduled<Void>?
-    /// How long a connection accepted just before shutdown may take to send its first byte.
-    static let firstRequestGrace = TimeAmount.seconds(1)
+    /// When the connection was set up (accepted).
+    private let acceptedAt = NIODeadline.now()
+    /// How long after it was accepted a connection may take to send its first byte when shutdown
+    /// comes before it: Go's `http.Server.Shutdown` counts a new connection as idle only after
+    /// 5 s without a request. CI saw 1 s from the shutdown (the rule before) run out on a loaded
+    /// machine, where a client's thread stalled between `connect` and `send`: its request then
+    /// met a closed connection, and the client a reset.
+    static let firstRequestGrace = TimeAmount.seconds(5)
 
     init(timeout: TimeAmount, count: ConnectionCount) {
         self.timeout = timeout
@@ -165,14 +171,16 @@ final class RequestReadDeadline {
     /// before, whose request is still in the socket or half read, is not idle: closing it then
     /// resets the client. So the event is passed on now only for a connection that has
     /// answered requests and has nothing coming; otherwise it waits for the request under way
-    /// (or, for a new connection, its first byte within `firstRequestGrace`) to be answered.
-    /// Returns whether to pass the event on now.
+    /// (or, for a new connection, its first byte within `firstRequestGrace` of its acceptance)
+    /// to be answered. Returns whether to pass the event on now.
     func quiesceRequested() -> Bool {
         let busy = reading || requestsRead > responsesWritten
         if !busy && bytesSeen { return true }
+        let firstByteDeadline = acceptedAt + Self.firstRequestGrace
+        if !bytesSeen && firstByteDeadline <= .now() { return true }
         quiescePending = true
         if !bytesSeen, let context {
-            quiesceFallback = context.eventLoop.assumeIsolated().scheduleTask(in: Self.firstRequestGrace) { [weak self] in
+            quiesceFallback = context.eventLoop.assumeIsolated().scheduleTask(deadline: firstByteDeadline) { [weak self] in
                 guard let self, !self.bytesSeen else { return }
                 self.forwardQuiesce()
             }
