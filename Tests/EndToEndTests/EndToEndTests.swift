@@ -194,11 +194,8 @@ struct EndToEndTests {
         defer { poll.cancel() }
 
         // Wait until the daemon holds the long poll open (its waiter gauge counts it).
-        let deadline = Deadline(seconds: 10)
-        while try await Self.openWaiters(client) < 1 {
-            try #require(!deadline.hasPassed, "the long poll never showed up in ticketd_open_waiters")
-            try await Task.sleep(for: .milliseconds(20))  // polling interval, bounded by the deadline
-        }
+        try #require(try await Self.waitForGauge("ticketd_open_waiters", atLeast: 1, client),
+                     "the long poll never showed up in ticketd_open_waiters")
 
         let signalled = ContinuousClock.now
         daemon.process.signal(SIGTERM)
@@ -230,11 +227,8 @@ struct EndToEndTests {
         let silent = try await onThread { try HTTPConnection(port: daemon.port, timeout: 20) }
         defer { silent.close() }
         // Both are accepted once the daemon counts them (with the /metrics request itself).
-        let accepted = Deadline(seconds: 10)
-        while try await Self.gauge("ticketd_open_connections", daemon.client) < 3 {
-            try #require(!accepted.hasPassed, "the two connections never showed in ticketd_open_connections")
-            try await Task.sleep(for: .milliseconds(20))  // polling interval, bounded by the deadline
-        }
+        try #require(try await Self.waitForGauge("ticketd_open_connections", atLeast: 3, daemon.client),
+                     "the two connections never showed in ticketd_open_connections")
 
         let signalled = ContinuousClock.now
         daemon.process.signal(SIGTERM)
@@ -290,19 +284,20 @@ struct EndToEndTests {
         try await Self.stopCleanly(restarted)
     }
 
-    /// The `ticketd_open_waiters` gauge from /metrics.
-    static func openWaiters(_ client: HTTPClient) async throws -> Double {
-        try await gauge("ticketd_open_waiters", client)
-    }
-
-    /// A gauge from /metrics (0 when it is not there yet).
-    static func gauge(_ name: String, _ client: HTTPClient) async throws -> Double {
-        let metrics = try await client.get("/metrics")
-        guard metrics.status == 200 else { throw HarnessError("/metrics: \(metrics)") }
-        for line in metrics.text.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") {
-            if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { return value }
+    /// Reads the gauge `name` from /metrics (0 while it is not there) until it reaches `atLeast`
+    /// (true) or `timeout` seconds pass (false).
+    static func waitForGauge(_ name: String, atLeast: Double, _ client: HTTPClient, timeout: Double = 10) async throws -> Bool {
+        let deadline = Deadline(seconds: timeout)
+        while true {
+            let metrics = try await client.get("/metrics")
+            guard metrics.status == 200 else { throw HarnessError("/metrics: \(metrics)") }
+            let value = metrics.text.split(separator: "\n")
+                .first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+                .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+            if value >= atLeast { return true }
+            if deadline.hasPassed { return false }
+            try await Task.sleep(for: .milliseconds(20))  // polling interval, bounded by the deadline
         }
-        return 0
     }
 
     // MARK: 4. Durability
