@@ -2,7 +2,12 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
+
+/// The C library's `pipe`, which `Spawning.pipe()` hides inside the type.
+private func makePipe(_ fds: inout [Int32]) -> Int32 { pipe(&fds) }
 
 /// Starting child processes from tests that run in parallel, without one child keeping another
 /// test's pipes.
@@ -32,7 +37,7 @@ public enum Spawning {
     public static func pipeDescriptors() -> (read: Int32, write: Int32)? {
         lock.withLock {
             var fds: [Int32] = [0, 0]
-            guard Glibc.pipe(&fds) == 0 else { return nil }
+            guard makePipe(&fds) == 0 else { return nil }
             closeOnExec(fds[0])
             closeOnExec(fds[1])
             return (fds[0], fds[1])
