@@ -17,7 +17,9 @@ final class HTTPConnection: @unchecked Sendable {
 
     init(port: Int, timeout: Double) throws {
         #if canImport(Glibc)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a daemon another test starts at this instant must not keep a copy (the
+        // connection would outlive `close()`, and the server would never see this client leave).
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         #else
         fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
