@@ -53,6 +53,7 @@ struct HarnessTests {
             var byte: UInt8 = 0
             return read(reader, &byte, 1) == 0
         }
+        withExtendedLifetime(pipe) {}  // the read end stays open (and ours) until here
         #expect(ended, "the pipe did not end while a child that closes nothing ran")
         #expect(kill(pid, 0) == 0, "the child was not running when the end was read")
     }

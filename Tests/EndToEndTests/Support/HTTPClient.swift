@@ -45,12 +45,15 @@ final class HTTPConnection: @unchecked Sendable {
         }
         guard rc == 0 else {
             let code = errno
-            _ = Self.closeFD(fd)
+            // Swift runs `deinit` when an initializer throws after every stored property is set:
+            // without `closed`, it would close the descriptor a second time, by then perhaps
+            // another thread's (CI saw NIO's selector assert on a descriptor closed under it).
+            close()
             throw HarnessError("connect to 127.0.0.1:\(port): \(String(cString: strerror(code)))")
         }
     }
 
-    deinit { if !closed { _ = Self.closeFD(fd) } }
+    deinit { if !closed && fd >= 0 { _ = Self.closeFD(fd) } }
 
     func close() {
         guard !closed else { return }
