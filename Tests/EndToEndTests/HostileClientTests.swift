@@ -211,17 +211,11 @@ struct HostileClientTests {
         let before = try await daemon.client.placeOrder([("cola", 1)])
         #expect(before.status == 202, "\(before)")
 
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: sqlite3)
-        holder.arguments = [dir.path("t.db")]
-        holder.currentDirectoryURL = dir.url
-        let input = Spawning.pipe()
-        holder.standardInput = input
-        holder.standardOutput = FileHandle.nullDevice
-        holder.standardError = FileHandle.nullDevice
-        try Spawning.run(holder)
-        defer { if holder.isRunning { holder.terminate() } }
-        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
+        let holder = try ChildProcess(sqlite3, [dir.path("t.db")], in: dir.url, environment: ProcessInfo.processInfo.environment,
+                                      writableInput: true)
+        defer { holder.signal(SIGTERM) }
+        let input = try #require(holder.input)
+        try input.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
         let lockDeadline = Deadline(seconds: 10)
         while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
             try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
@@ -239,13 +233,9 @@ struct HostileClientTests {
         let health = try await daemon.client.get("/healthz")
         #expect(health.status == 200, "\(health)")
 
-        try input.fileHandleForWriting.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
-        try input.fileHandleForWriting.close()
-        let released = try await onThread { () -> Bool in
-            let d = Deadline(seconds: 10)
-            while holder.isRunning, !d.hasPassed { usleep(20_000) }
-            return !holder.isRunning
-        }
+        try input.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
+        try input.close()
+        let released = try await onThread { holder.wait(timeout: 10) != nil }
         #expect(released, "sqlite3 did not exit")
         let after = try await Self.placeUntilAccepted(daemon.client)
         #expect(after == 202, "placements did not resume after the lock was released")
@@ -277,17 +267,11 @@ struct HostileClientTests {
         try #require(ready != nil, "no READY=1 within 20 s\n\(daemon.log)")
         let port = try await onThread { try daemon.waitUntilListening(timeout: 5) }
 
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: sqlite3)
-        holder.arguments = [dir.path("t.db")]
-        holder.currentDirectoryURL = dir.url
-        let input = Spawning.pipe()
-        holder.standardInput = input
-        holder.standardOutput = FileHandle.nullDevice
-        holder.standardError = FileHandle.nullDevice
-        try Spawning.run(holder)
-        defer { if holder.isRunning { holder.terminate() } }
-        try input.fileHandleForWriting.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
+        let holder = try ChildProcess(sqlite3, [dir.path("t.db")], in: dir.url, environment: ProcessInfo.processInfo.environment,
+                                      writableInput: true)
+        defer { holder.signal(SIGTERM) }
+        let input = try #require(holder.input)
+        try input.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
         let lockDeadline = Deadline(seconds: 10)
         while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
             try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
@@ -309,8 +293,8 @@ struct HostileClientTests {
             }
             return count
         }
-        try input.fileHandleForWriting.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
-        try input.fileHandleForWriting.close()
+        try input.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
+        try input.close()
         _ = await placing.value
         #expect(pings >= 4, "only \(pings) WATCHDOG=1 pings in 7 s of held lock: systemd would restart the daemon\n\(daemon.log)")
         let after = try await Self.placeUntilAccepted(HTTPClient(port: port))

@@ -407,29 +407,16 @@ extension OperationsTests {
 func runProgram(_ program: String, _ arguments: [String], in directory: URL, environment: [String: String] = [:],
                 timeout: Double = 60) async throws -> CommandResult {
     try await onThread {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Spawning.pipe(), err = Spawning.pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let stdout = OutputCollector(out), stderr = OutputCollector(err)
-        let end = ChildExit(process)
-        try Spawning.run(process)
-        end.watch(pid: process.processIdentifier)
-        stdout.start()
-        stderr.start()
-        guard let status = end.wait(timeout: timeout) else {
-            process.terminate()
-            _ = end.wait(timeout: 5)
+        let child = try ChildProcess(program, arguments, in: directory,
+                                     environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
+        guard let status = child.wait(timeout: timeout) else {
+            child.signal(SIGTERM)
+            _ = child.wait(timeout: 5)
             throw HarnessError("\(program) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
         }
-        stdout.waitForEnd(timeout: 5)
-        stderr.waitForEnd(timeout: 5)
-        return CommandResult(status: status, stdout: stdout.text, stderr: stderr.text)
+        child.stdout.waitForEnd(timeout: 5)
+        child.stderr.waitForEnd(timeout: 5)
+        return CommandResult(status: status, stdout: child.stdout.text, stderr: child.stderr.text)
     }
 }
 

@@ -65,41 +65,31 @@ public final class PostgresCluster: Sendable {
     static func run(_ argv: [String], asServerUser: Bool = true) throws -> String {
         var args = argv
         if asServerUser && isRoot { args = ["/usr/sbin/runuser", "-u", "postgres", "--"] + args }
-        // Close-on-exec, so that a child another test starts at this instant keeps no copy.
-        guard let pipe = Spawning.pipeDescriptors() else { throw Failure(description: "pipe() failed") }
-        let fds = [pipe.read, pipe.write]
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
-        // Every other descriptor closed in the child: the server `pg_ctl start` leaves running
+        let pipe = try Spawning.pipe()
+        // Every other descriptor is closed in the child: the server `pg_ctl start` leaves running
         // would otherwise keep, for as long as it runs, whatever the test process had open at
-        // that instant without close-on-exec — another test's pipes, and the socket through
-        // which Foundation's Process learns that its child ended (CI saw a daemon that had
-        // exited reported "still running" 10 s later).
-        closeInheritedDescriptors(&actions)
-        let cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in cArgs { free(a) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, args[0], &actions, nil, cArgs, environ)
-        close(fds[1])
-        guard spawned == 0 else {
-            close(fds[0])
-            throw Failure(description: "cannot run \(args[0]): \(String(cString: strerror(spawned)))")
+        // that instant without close-on-exec — another test's pipes and sockets.
+        let pid: pid_t
+        do {
+            pid = try Spawning.spawn(args[0], Array(args.dropFirst()), environment: ProcessInfo.processInfo.environment,
+                                     stdout: pipe.write, stderr: pipe.write)
+        } catch {
+            close(pipe.read)
+            close(pipe.write)
+            throw Failure(description: "\(error)")
         }
+        close(pipe.write)
         // The server started by pg_ctl keeps no copy of the pipe (its output goes to its log), so
         // the output ends when the command does.
         var output = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = read(fds[0], &buffer, buffer.count)
+            let n = read(pipe.read, &buffer, buffer.count)
             if n > 0 { output += buffer[0..<n]; continue }
             if n < 0 && errno == EINTR { continue }
             break
         }
-        close(fds[0])
+        close(pipe.read)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let text = String(decoding: output, as: UTF8.self)
@@ -109,21 +99,6 @@ public final class PostgresCluster: Sendable {
             throw Failure(description: "\(args.joined(separator: " ")) failed (status \(status)): \(text)")
         }
         return text
-    }
-
-    /// Adds "close every descriptor from 3 up" to `actions`: glibc's
-    /// `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; Swift's Glibc module does not
-    /// declare it), else a close of each descriptor open now.
-    static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
-            let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
-            if closeFrom(&actions, 3) == 0 { return }
-        }
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for fd in open.compactMap({ Int32($0) }) where fd > 2 {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
     }
 
     /// A free TCP port on 127.0.0.1 (bound, read, released).

@@ -107,20 +107,16 @@ final class OutputCollector: @unchecked Sendable {
     private let condition = NSCondition()
     private var data = Data()
     private var finished = false
-    private let pipe: Pipe
 
-    init(_ pipe: Pipe) {
-        self.pipe = pipe
-    }
-
-    /// Starts reading; call after the process has started (the parent's write end is closed).
-    func start() {
-        let fd = pipe.fileHandleForReading.fileDescriptor
+    /// Starts reading `fd`, the read end of the pipe (the parent's write end must be closed),
+    /// which the collector owns from now on: it is closed at the end of the pipe.
+    init(reading fd: Int32) {
         let thread = Thread { [self] in
             var chunk = [UInt8](repeating: 0, count: 8192)
             while true {
                 let n = read(fd, &chunk, chunk.count)
                 if n < 0, errno == EINTR { continue }
+                if n <= 0 { _ = close(fd) }
                 condition.lock()
                 if n > 0 { data.append(contentsOf: chunk[0..<n]) } else { finished = true }
                 condition.broadcast()
@@ -174,43 +170,31 @@ struct ExitStatus: Sendable, Equatable, CustomStringConvertible {
     var description: String { bySignal ? "killed by signal \(code)" : "exit status \(code)" }
 }
 
-/// The end of one child process, seen by a thread of its own that waits for it with `waitid`
-/// and `WNOWAIT` (which leaves the child for Foundation to reap). Foundation's `Process` learns
-/// of the end from a socket the child inherits; a child that another thread spawns at that
-/// instant, without closing what it inherits, keeps a copy, and Foundation then reports the end
-/// only when that one ends too (CI saw a daemon that had exited "still running" 10 s later while
-/// a PostgreSQL server, started beside it, held the copy). Whichever of the two reports first
-/// wins: when Foundation reaps first, `waitid` finds no child and Foundation's handler reports.
+/// The end of one child process, seen by a thread of its own that waits for it with `waitid`:
+/// first with `WNOWAIT`, so that the status is known (and `ChildProcess.signal` stops) before
+/// the child is reaped and its pid can be reused.
 final class ChildExit: @unchecked Sendable {
     private let condition = NSCondition()
     private var status: ExitStatus?
 
-    /// Watches `process`, which must have been started (`run()`).
-    init(_ process: Process) {
-        process.terminationHandler = { [weak self] process in
-            self?.report(ExitStatus(code: process.terminationStatus, bySignal: process.terminationReason == .uncaughtSignal))
-        }
-    }
-
-    /// Starts the waiting thread; call after `process.run()`.
-    func watch(pid: pid_t) {
-        Thread.detachNewThread { [weak self] in
+    /// Starts watching `pid`, a child of this process that nothing else reaps.
+    init(pid: pid_t) {
+        Thread.detachNewThread { [self] in
             var info = siginfo_t()
             var result: Int32
             repeat {
                 result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
             } while result == -1 && errno == EINTR
-            guard result == 0 else { return }
-            let code = info._sifields._sigchld.si_status
-            self?.report(ExitStatus(code: code, bySignal: info.si_code != CLD_EXITED))
+            let ended = result == 0
+                ? ExitStatus(code: info._sifields._sigchld.si_status, bySignal: info.si_code != CLD_EXITED)
+                : ExitStatus(code: -1, bySignal: false)  // no such child: nothing to wait for
+            condition.lock()
+            status = ended
+            condition.broadcast()
+            condition.unlock()
+            var reaped: Int32 = 0
+            while waitpid(pid, &reaped, 0) == -1 && errno == EINTR {}
         }
-    }
-
-    private func report(_ ended: ExitStatus) {
-        condition.lock()
-        if status == nil { status = ended }
-        condition.broadcast()
-        condition.unlock()
     }
 
     /// The exit status once the process has ended, else nil.
@@ -232,59 +216,86 @@ final class ChildExit: @unchecked Sendable {
     }
 }
 
-/// One `ticketd` child process with its standard output and error captured.
-final class TicketdProcess: @unchecked Sendable {
-    let process: Process
-    let directory: URL
-    let arguments: [String]
+/// A child process started by the harness (`Spawning.spawn`: it keeps none of this process's
+/// descriptors but its own standard streams), its standard output and error captured, and
+/// optionally its standard input a pipe the test writes to.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
     let stdout: OutputCollector
     let stderr: OutputCollector
+    /// The write end of its standard input when asked for (else it reads /dev/null).
+    let input: FileHandle?
     private let end: ChildExit
+
+    init(_ executable: String, _ arguments: [String], in directory: URL, environment: [String: String],
+         writableInput: Bool = false) throws {
+        let out = try Spawning.pipe()
+        let err = try Spawning.pipe()
+        let stdinPipe = writableInput ? try Spawning.pipe() : nil
+        do {
+            pid = try Spawning.spawn(executable, arguments, environment: environment, directory: directory.path,
+                                     stdin: stdinPipe?.read, stdout: out.write, stderr: err.write)
+        } catch {
+            for fd in [out.read, out.write, err.read, err.write, stdinPipe?.read, stdinPipe?.write].compactMap({ $0 }) {
+                _ = close(fd)
+            }
+            throw error
+        }
+        _ = close(out.write)
+        _ = close(err.write)
+        if let stdinPipe { _ = close(stdinPipe.read) }
+        input = stdinPipe.map { FileHandle(fileDescriptor: $0.write, closeOnDealloc: true) }
+        end = ChildExit(pid: pid)
+        stdout = OutputCollector(reading: out.read)
+        stderr = OutputCollector(reading: err.read)
+    }
+
+    /// The exit status once the process has ended, else nil.
+    var exited: ExitStatus? { end.current }
+
+    /// Blocks until the process ends (its status) or `timeout` seconds pass (nil).
+    func wait(timeout: Double) -> ExitStatus? { end.wait(timeout: timeout) }
+
+    /// Sends `signal`, unless the process has ended (its pid may then be another's).
+    func signal(_ signal: Int32) {
+        guard exited == nil else { return }
+        kill(pid, signal)
+    }
+}
+
+/// One `ticketd` child process with its standard output and error captured.
+final class TicketdProcess: @unchecked Sendable {
+    let directory: URL
+    let arguments: [String]
+    private let child: ChildProcess
 
     /// Starts `binary arguments…` with `directory` as its working directory.
     init(binary: URL? = nil, arguments: [String], directory: URL, environment extra: [String: String] = [:]) throws {
         let executable = try binary ?? TicketdBinary.require()
         self.directory = directory
         self.arguments = arguments
-        process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS", "LISTEN_PID"] {
             environment[key] = nil
         }
         environment.merge(extra) { _, new in new }
-        process.environment = environment
-        let outPipe = Spawning.pipe()
-        let errPipe = Spawning.pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = FileHandle.nullDevice
-        stdout = OutputCollector(outPipe)
-        stderr = OutputCollector(errPipe)
-        end = ChildExit(process)
-        try Spawning.run(process)
-        end.watch(pid: process.processIdentifier)
-        stdout.start()
-        stderr.start()
+        child = try ChildProcess(executable.path, arguments, in: directory, environment: environment)
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.pid }
+    var stdout: OutputCollector { child.stdout }
+    var stderr: OutputCollector { child.stderr }
 
     /// The exit status once the process has ended, else nil.
-    var exited: ExitStatus? { end.current }
+    var exited: ExitStatus? { child.exited }
 
-    func signal(_ signal: Int32) {
-        guard exited == nil else { return }
-        kill(pid, signal)
-    }
+    func signal(_ signal: Int32) { child.signal(signal) }
 
     /// Blocks until the process ends or the deadline passes (nil). Once it has ended, also until
     /// what it wrote has been read (the end of both pipes, for at most 2 s more: a child it
     /// started may hold them open), so that its last log lines are in `stderr.text`.
     func waitForExit(timeout: Double) -> ExitStatus? {
-        let status = end.wait(timeout: timeout)
+        let status = child.wait(timeout: timeout)
         if status != nil {
             stdout.waitForEnd(timeout: 2)
             stderr.waitForEnd(timeout: 2)
