@@ -211,16 +211,8 @@ struct HostileClientTests {
         let before = try await daemon.client.placeOrder([("cola", 1)])
         #expect(before.status == 202, "\(before)")
 
-        let holder = try ChildProcess(sqlite3, [dir.path("t.db")], in: dir.url, environment: ProcessInfo.processInfo.environment,
-                                      writableInput: true)
+        let (holder, input) = try await Self.holdWriteLock(sqlite3, in: dir)
         defer { holder.signal(SIGTERM) }
-        let input = try #require(holder.input)
-        try input.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
-        let lockDeadline = Deadline(seconds: 10)
-        while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
-            try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
-        }
-        try #require(FileManager.default.fileExists(atPath: dir.path("locked")), "sqlite3 did not take the lock")
 
         // The writer waits out the 5 s busy timeout (a batch already waiting may add another 5 s).
         let during = try await onThread {
@@ -233,8 +225,7 @@ struct HostileClientTests {
         let health = try await daemon.client.get("/healthz")
         #expect(health.status == 200, "\(health)")
 
-        try input.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
-        try input.close()
+        try Self.releaseWriteLock(input)
         let released = try await onThread { holder.wait(timeout: 10) != nil }
         #expect(released, "sqlite3 did not exit")
         let after = try await Self.placeUntilAccepted(daemon.client)
@@ -244,6 +235,28 @@ struct HostileClientTests {
         try await EndToEndTests.stopCleanly(daemon)
         let check = try await runProgram(sqlite3, [dir.path("t.db"), "PRAGMA integrity_check"], in: dir.url)
         #expect(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(check)")
+    }
+
+    /// An outside `sqlite3` that holds the write lock of `dir`'s `t.db` (`BEGIN IMMEDIATE`), once
+    /// it has taken it; its standard input releases it (`releaseWriteLock`).
+    static func holdWriteLock(_ sqlite3: String, in dir: ScratchDirectory) async throws -> (ChildProcess, FileHandle) {
+        let holder = try ChildProcess(sqlite3, [dir.path("t.db")], in: dir.url, environment: ProcessInfo.processInfo.environment,
+                                      writableInput: true)
+        let input = try #require(holder.input)
+        try input.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
+        let lockDeadline = Deadline(seconds: 10)
+        while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
+            try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
+        }
+        if !FileManager.default.fileExists(atPath: dir.path("locked")) { holder.signal(SIGTERM) }
+        try #require(FileManager.default.fileExists(atPath: dir.path("locked")), "sqlite3 did not take the lock")
+        return (holder, input)
+    }
+
+    /// Commits the holder's transaction and ends its input, so that it quits.
+    static func releaseWriteLock(_ input: FileHandle) throws {
+        try input.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
+        try input.close()
     }
 
     @Test("the systemd watchdog keeps being pinged while another process holds the write lock (the writer waits, it is not stuck)")
@@ -267,16 +280,8 @@ struct HostileClientTests {
         try #require(ready != nil, "no READY=1 within 20 s\n\(daemon.log)")
         let port = try await onThread { try daemon.waitUntilListening(timeout: 5) }
 
-        let holder = try ChildProcess(sqlite3, [dir.path("t.db")], in: dir.url, environment: ProcessInfo.processInfo.environment,
-                                      writableInput: true)
+        let (holder, input) = try await Self.holdWriteLock(sqlite3, in: dir)
         defer { holder.signal(SIGTERM) }
-        let input = try #require(holder.input)
-        try input.write(contentsOf: Data("BEGIN IMMEDIATE;\n.shell touch locked\n".utf8))
-        let lockDeadline = Deadline(seconds: 10)
-        while !FileManager.default.fileExists(atPath: dir.path("locked")), !lockDeadline.hasPassed {
-            try await Task.sleep(for: .milliseconds(20))  // polling a condition with a deadline
-        }
-        try #require(FileManager.default.fileExists(atPath: dir.path("locked")), "sqlite3 did not take the lock")
         // A placement keeps the writer busy behind the lock, as clients would.
         let placing = Task { try? await onThread {
             try HTTPClient(port: port).request("POST", "/v1/orders", headers: [("Content-Type", "application/json")],
@@ -293,8 +298,7 @@ struct HostileClientTests {
             }
             return count
         }
-        try input.write(contentsOf: Data("COMMIT;\n.quit\n".utf8))
-        try input.close()
+        try Self.releaseWriteLock(input)
         _ = await placing.value
         #expect(pings >= 4, "only \(pings) WATCHDOG=1 pings in 7 s of held lock: systemd would restart the daemon\n\(daemon.log)")
         let after = try await Self.placeUntilAccepted(HTTPClient(port: port))

@@ -409,14 +409,12 @@ func runProgram(_ program: String, _ arguments: [String], in directory: URL, env
     try await onThread {
         let child = try ChildProcess(program, arguments, in: directory,
                                      environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
-        guard let status = child.wait(timeout: timeout) else {
+        guard let result = child.result(timeout: timeout) else {
             child.signal(SIGTERM)
             _ = child.wait(timeout: 5)
             throw HarnessError("\(program) \(arguments.joined(separator: " ")) did not finish within \(timeout) s")
         }
-        child.stdout.waitForEnd(timeout: 5)
-        child.stderr.waitForEnd(timeout: 5)
-        return CommandResult(status: status, stdout: child.stdout.text, stderr: child.stderr.text)
+        return result
     }
 }
 

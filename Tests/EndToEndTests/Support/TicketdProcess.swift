@@ -256,6 +256,16 @@ final class ChildProcess: @unchecked Sendable {
     /// Blocks until the process ends (its status) or `timeout` seconds pass (nil).
     func wait(timeout: Double) -> ExitStatus? { end.wait(timeout: timeout) }
 
+    /// Blocks until the process ends and its output has been read to the end (5 s more at most:
+    /// a process it left behind may hold the pipes): its status and output; nil when it is still
+    /// running after `timeout` seconds.
+    func result(timeout: Double) -> CommandResult? {
+        guard let status = wait(timeout: timeout) else { return nil }
+        stdout.waitForEnd(timeout: 5)
+        stderr.waitForEnd(timeout: 5)
+        return CommandResult(status: status, stdout: stdout.text, stderr: stderr.text)
+    }
+
     /// Sends `signal`, unless the process has ended (its pid may then be another's).
     func signal(_ signal: Int32) {
         guard exited == nil else { return }
@@ -290,6 +300,9 @@ final class TicketdProcess: @unchecked Sendable {
     var exited: ExitStatus? { child.exited }
 
     func signal(_ signal: Int32) { child.signal(signal) }
+
+    /// `ChildProcess.result(timeout:)`: for a command run to its end.
+    func result(timeout: Double) -> CommandResult? { child.result(timeout: timeout) }
 
     /// Blocks until the process ends or the deadline passes (nil). Once it has ended, also until
     /// what it wrote has been read (the end of both pipes, for at most 2 s more: a child it
@@ -354,13 +367,11 @@ struct CommandResult: Sendable, CustomStringConvertible {
 func runTicketd(_ arguments: [String], in directory: URL, binary: URL? = nil, timeout: Double = 30) async throws -> CommandResult {
     try await onThread {
         let child = try TicketdProcess(binary: binary, arguments: arguments, directory: directory)
-        guard let status = child.waitForExit(timeout: timeout) else {
+        guard let result = child.result(timeout: timeout) else {
             child.terminate(grace: 2)
             throw HarnessError("ticketd \(arguments.joined(separator: " ")) did not finish within \(timeout) s\n\(child.log)")
         }
-        child.stdout.waitForEnd(timeout: 5)
-        child.stderr.waitForEnd(timeout: 5)
-        return CommandResult(status: status, stdout: child.stdout.text, stderr: child.stderr.text)
+        return result
     }
 }
 
