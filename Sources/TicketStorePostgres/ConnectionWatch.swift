@@ -27,17 +27,25 @@ struct ConnectionWatch {
     }
 
     /// Why to give up, if it is time, and the connection to close (nil when it is closed already
-    /// or none came).
+    /// or none came). `now` may be earlier than a start recorded meanwhile (the watchdog reads
+    /// the clock before it looks at each use): that use has just started, not run for ages.
     mutating func verdict(now: UInt64, _ rules: Rules) -> (String, PostgresConnection?)? {
         guard let connection else {
-            let waiting = started != 0 && now &- started >= rules.lease.nanoseconds
+            let waiting = started != 0 && Self.elapsed(since: started, now: now) >= rules.lease.nanoseconds
             return waiting ? ("no database connection within \(rules.lease)", nil) : nil
         }
         if connection.isClosed {
             if closedSince == 0 { closedSince = now }
-            return now &- closedSince >= rules.grace.nanoseconds ? (rules.lost, nil) : nil
+            return Self.elapsed(since: closedSince, now: now) >= rules.grace.nanoseconds ? (rules.lost, nil) : nil
         }
-        return started != 0 && now &- started >= rules.run.nanoseconds ? (rules.overrun, connection) : nil
+        let overrun = started != 0 && Self.elapsed(since: started, now: now) >= rules.run.nanoseconds
+        return overrun ? (rules.overrun, connection) : nil
+    }
+
+    /// Nanoseconds from `start` to `now`; 0 when `start` is later (a wrapping subtraction would
+    /// make that nearly 600 years, and the watchdog closed a healthy connection as overrun).
+    static func elapsed(since start: UInt64, now: UInt64) -> UInt64 {
+        now > start ? now - start : 0
     }
 }
 

@@ -176,10 +176,12 @@ struct PostgresNodesTests {
     func databaseRestart() async throws {
         let cluster = try await PostgresCluster.startPrivate()
         defer { cluster.stop() }
-        let nodes = try NodeSet(url: cluster.url(try await cluster.emptyDatabase()), label: "pg-restart")
+        let database = try await cluster.emptyDatabase()
+        let nodes = try NodeSet(url: cluster.url(database), label: "pg-restart")
         defer { nodes.stopAll() }
         let ports = try ["n1", "n2", "n3"].map { try nodes.start($0, cooks: 1).port }
-        let acknowledged = Shared<[String]>([])
+        // Each acknowledged ticket with the node that placed it and when its answer came.
+        let acknowledged = Shared<[(ticket: String, port: Int, at: ContinuousClock.Instant)]>([])
         let refused = Shared<[Int: Int]>([:])
         let stop = Shared(false)
         let load = Task {
@@ -189,10 +191,11 @@ struct PostgresNodesTests {
                         var i = worker
                         while !stop.withLock({ $0 }) {
                             i += 1
-                            let client = HTTPClient(port: ports[i % ports.count])
-                            if let r = try? await client.placeOrder([("cola", 1)]) {
+                            let port = ports[i % ports.count]
+                            if let r = try? await HTTPClient(port: port).placeOrder([("cola", 1)]) {
                                 if r.status == 202, let t = try? r.decode(TicketBody.self) {
-                                    acknowledged.withLock { $0.append(t.ticket) }
+                                    let at = ContinuousClock.now
+                                    acknowledged.withLock { $0.append((t.ticket, port, at)) }
                                 } else {
                                     refused.withLock { $0[r.status, default: 0] += 1 }
                                 }
@@ -205,6 +208,7 @@ struct PostgresNodesTests {
         try await waitUntil("some orders acknowledged before the restart", timeout: .seconds(30), poll: .milliseconds(50)) {
             acknowledged.withLock { $0.count } >= 50
         }
+        let down = ContinuousClock.now
         try await cluster.restartImmediately()
         let back = ContinuousClock.now
         for port in ports {
@@ -222,11 +226,23 @@ struct PostgresNodesTests {
         await load.value
         let tickets = acknowledged.withLock { $0 }
         var missing: [String] = []
-        for (i, ticket) in tickets.enumerated() {
-            let r = try await HTTPClient(port: ports[i % ports.count]).get("/v1/tickets/\(ticket)")
-            if r.status != 200 { missing.append(ticket) }
+        for (i, placed) in tickets.enumerated() {
+            let port = ports[i % ports.count]
+            let r = try await HTTPClient(port: port).get("/v1/tickets/\(placed.ticket)")
+            guard r.status != 200 else { continue }
+            // What is known of it: the answer, the row in the database, and when it was placed
+            // against the restart (negative: before the database went down).
+            let row = (try? cluster.psql("SELECT id, status FROM orders WHERE ticket = '\(placed.ticket)'",
+                                         database: database)) ?? "psql failed"
+            let again = try? await HTTPClient(port: port).get("/v1/tickets/\(placed.ticket)")
+            missing.append("""
+                \(placed.ticket): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self)) from :\(port); \
+                again: \(again.map { String($0.status) } ?? "no answer"); \
+                placed via :\(placed.port) at \(placed.at - down) from the restart (back after \(back - down)); \
+                row: [\(row.trimmingCharacters(in: .whitespacesAndNewlines))]
+                """)
         }
-        #expect(missing.isEmpty, "\(missing.count) of \(tickets.count) acknowledged orders are gone")
+        #expect(missing.isEmpty, "\(missing.count) of \(tickets.count) acknowledged orders are not found: \(missing)")
         let codes = refused.withLock { $0 }
         #expect(codes.keys.allSatisfy { $0 == 503 }, "only 503 while the database was away: \(codes)")
     }
