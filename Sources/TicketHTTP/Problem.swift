@@ -103,7 +103,9 @@ public struct Problem: Error, Sendable {
                            detail: "this Idempotency-Key was used with a different body",
                            errors: [FieldError("Idempotency-Key", "used before with a different body")])
         case .unavailable(let why):
-            return unavailable("the database cannot take writes now (\(why)); nothing was written", retryAfter: 2)
+            // Reads meet it too (PostgreSQL down or unreachable); what a failed write left is in
+            // docs/api.md (nothing, but for a connection lost during a PostgreSQL commit).
+            return unavailable("the database is not available now (\(why))", retryAfter: 2)
         case .closed:
             return unavailable("ticketd is shutting down", retryAfter: 5)
         }

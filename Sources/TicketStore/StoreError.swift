@@ -15,8 +15,10 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case numbersExhausted
     /// The Idempotency-Key was used before with a different body.
     case idempotencyKeyReused
-    /// The database cannot take writes now (disk full, file too large, locked past the busy
-    /// timeout, I/O error). Nothing was written; retrying later may succeed.
+    /// The database cannot serve the request now (disk full, file too large, locked past the
+    /// busy timeout, I/O error; PostgreSQL down or unreachable). A write failed so wrote nothing,
+    /// except when a PostgreSQL connection was lost during the commit: the reason then says the
+    /// write may have been saved. Retrying later may succeed.
     case unavailable(String)
     /// The writer is shut down.
     case closed

@@ -246,6 +246,8 @@ final class PostgresWriter: Sendable {
         var served: [any PendingPostgresWrite] = []
         var effects = WriteEffects()
         var failure: (any Error)?
+        // Set once COMMIT is on its way: a connection lost after that leaves the outcome unknown.
+        var commitSent = false
         // First without savepoints (one round trip per statement instead of three); if any
         // request fails, that transaction is rolled back and the batch runs again with a
         // savepoint per request, so that the failing one rolls back alone. A batch of one
@@ -306,6 +308,7 @@ final class PostgresWriter: Sendable {
                 let notified = notice(effects).map { payload -> EventLoopFuture<PostgresQueryResult> in
                     connection.query("SELECT pg_notify(\(ChangeNotice.channel), \(payload))", logger: logger)
                 }
+                commitSent = true
                 let committed: EventLoopFuture<PostgresQueryResult> = connection.query("COMMIT", logger: logger)
                 _ = try await notified?.get()
                 let tag = try await committed.get().metadata.command
@@ -317,7 +320,7 @@ final class PostgresWriter: Sendable {
             break
         }
         if let failure {
-            let mapped = StoreError.unavailable(PostgresErrors.describe(failure))
+            let mapped = StoreError.unavailable(Self.reason(failure, commitSent: commitSent, connection: connection))
             if let held = failureLog.admit() {
                 logger.error("write batch failed; its \(batch.count) requests get 503",
                              metadata: ["error": "\(PostgresErrors.describe(failure))", "similar_lines_suppressed": "\(held)"])
@@ -340,6 +343,20 @@ final class PostgresWriter: Sendable {
             logger.warning("a write batch took over a second", metadata: [
                 "seconds": "\(seconds)", "requests": "\(batch.count)", "similar_lines_suppressed": "\(held)"])
         }
+    }
+}
+
+extension PostgresWriter {
+    /// Why a batch failed, as its callers are told. A connection lost once COMMIT was sent
+    /// leaves the outcome unknown (no client of a database can know): the answer says so, and
+    /// that a retry with the same Idempotency-Key is safe. Otherwise nothing was written.
+    static func reason(_ failure: any Error, commitSent: Bool, connection: PostgresConnection) -> String {
+        let why = PostgresErrors.describe(failure)
+        // A StoreError here is the writer's own verdict (COMMIT answered ROLLBACK): nothing saved.
+        guard commitSent, !(failure is StoreError),
+              connection.isClosed || PostgresErrors.isConnectionLoss(failure) else { return why }
+        return "the connection was lost during the commit (\(why)): the write may have been saved; "
+            + "a retry with the same Idempotency-Key is safe"
     }
 }
 

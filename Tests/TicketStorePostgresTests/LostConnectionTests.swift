@@ -45,6 +45,23 @@ struct LostConnectionTests {
         }
     }
 
+    @Test("a batch failed by a connection lost once COMMIT was sent says the write may have been saved; lost before it, or refused, it does not")
+    func commitOutcomeUnknown() async throws {
+        struct Lost: Error {}
+        try await withPostgresStore(try await PostgresTestDatabase.fresh()) { store in
+            try await store.pool.withConnection { connection in
+                let refused = StoreError.unavailable("the batch's COMMIT answered ROLLBACK")
+                #expect(PostgresWriter.reason(refused, commitSent: true, connection: connection)
+                        == "the batch's COMMIT answered ROLLBACK")
+                try await connection.close()
+                #expect(!PostgresWriter.reason(Lost(), commitSent: false, connection: connection).contains("may have been saved"))
+                let unknown = PostgresWriter.reason(Lost(), commitSent: true, connection: connection)
+                #expect(unknown.hasPrefix("the connection was lost during the commit"))
+                #expect(unknown.contains("the write may have been saved; a retry with the same Idempotency-Key is safe"))
+            }
+        }
+    }
+
     /// Outlasts the test, as a query that never returns does (nothing cancels the task it runs in).
     static func never() async {
         try? await Task.sleep(for: .seconds(3600))
