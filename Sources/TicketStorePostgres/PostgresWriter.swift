@@ -44,7 +44,7 @@ final class PostgresWriter: Sendable {
     private var watchRules: ConnectionWatch.Rules {
         let batchLimit: Duration = .seconds(30)
         return ConnectionWatch.Rules(lease: pool.timeout, run: batchLimit, grace: .seconds(1),
-                                     lost: "the database connection was lost mid-batch",
+                                     lost: "the database connection was lost mid-batch (if it was committing, the write may have been saved; a retry with the same Idempotency-Key is safe)",
                                      overrun: "a write batch ran past \(batchLimit)")
     }
     /// What a committed batch tells other nodes (one NOTIFY), built from its effects; nil: none.

@@ -32,7 +32,7 @@ struct LostConnectionTests {
     func writeOnLostConnection() async throws {
         try await withPostgresStore(try await PostgresTestDatabase.fresh()) { store in
             let start = ContinuousClock.now
-            await #expect(throws: StoreError.unavailable("the database connection was lost mid-batch")) {
+            await #expect(throws: StoreError.unavailable("the database connection was lost mid-batch (if it was committing, the write may have been saved; a retry with the same Idempotency-Key is safe)")) {
                 try await store.writer.write { connection, _ in
                     try await connection.close()
                     await Self.never()
