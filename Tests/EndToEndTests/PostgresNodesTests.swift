@@ -225,6 +225,12 @@ struct PostgresNodesTests {
         stop.withLock { $0 = true }
         await load.value
         let tickets = acknowledged.withLock { $0 }
+        // Durable: every acknowledged order is in the database, read with psql, past the nodes.
+        let stored = try await offPool { try cluster.psql("SELECT ticket FROM orders", database: database) }
+            .split(separator: "\n").map(String.init)
+        let lost = Set(tickets.map(\.ticket)).subtracting(stored)
+        #expect(lost.isEmpty, "\(lost.count) of \(tickets.count) acknowledged orders are not in the database: \(lost.sorted())")
+        // Served: every node answers for each of them.
         var missing: [String] = []
         for (i, placed) in tickets.enumerated() {
             let port = ports[i % ports.count]
@@ -232,8 +238,9 @@ struct PostgresNodesTests {
             guard r.status != 200 else { continue }
             // What is known of it: the answer, the row in the database, and when it was placed
             // against the restart (negative: before the database went down).
-            let row = (try? cluster.psql("SELECT id, status FROM orders WHERE ticket = '\(placed.ticket)'",
-                                         database: database)) ?? "psql failed"
+            let row = (try? await offPool {
+                try cluster.psql("SELECT id, status FROM orders WHERE ticket = '\(placed.ticket)'", database: database)
+            }) ?? "psql failed"
             let again = try? await HTTPClient(port: port).get("/v1/tickets/\(placed.ticket)")
             missing.append("""
                 \(placed.ticket): \(r.status) \(String(decoding: r.body.prefix(200), as: UTF8.self)) from :\(port); \
@@ -242,7 +249,7 @@ struct PostgresNodesTests {
                 row: [\(row.trimmingCharacters(in: .whitespacesAndNewlines))]
                 """)
         }
-        #expect(missing.isEmpty, "\(missing.count) of \(tickets.count) acknowledged orders are not found: \(missing)")
+        #expect(missing.isEmpty, "\(missing.count) of \(tickets.count) acknowledged orders were not served: \(missing)")
         let codes = refused.withLock { $0 }
         #expect(codes.keys.allSatisfy { $0 == 503 }, "only 503 while the database was away: \(codes)")
     }
