@@ -44,7 +44,7 @@ final class PostgresWriter: Sendable {
     private var watchRules: ConnectionWatch.Rules {
         let batchLimit: Duration = .seconds(30)
         return ConnectionWatch.Rules(lease: pool.timeout, run: batchLimit, grace: .seconds(1),
-                                     lost: "the database connection was lost mid-batch (if it was committing, the write may have been saved; a retry with the same Idempotency-Key is safe)",
+                                     lost: "the database connection was lost mid-batch (if it was committing, \(Self.mayHaveBeenSaved))",
                                      overrun: "a write batch ran past \(batchLimit)")
     }
     /// What a committed batch tells other nodes (one NOTIFY), built from its effects; nil: none.
@@ -355,9 +355,11 @@ extension PostgresWriter {
         // A StoreError here is the writer's own verdict (COMMIT answered ROLLBACK): nothing saved.
         guard commitSent, !(failure is StoreError),
               connection.isClosed || PostgresErrors.isConnectionLoss(failure) else { return why }
-        return "the connection was lost during the commit (\(why)): the write may have been saved; "
-            + "a retry with the same Idempotency-Key is safe"
+        return "the connection was lost during the commit (\(why)): \(mayHaveBeenSaved)"
     }
+
+    /// What callers are told when their batch's commit may or may not have happened.
+    static let mayHaveBeenSaved = "the write may have been saved; a retry with the same Idempotency-Key is safe"
 }
 
 /// A write's body: runs on the batch's connection inside its savepoint; what it adds to the
